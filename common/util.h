@@ -1,0 +1,50 @@
+/* Small helpers shared by every module.  Parsers take user text and return
+ * -EINVAL (with a message in err) for anything they do not accept. */
+#ifndef SBX_COMMON_UTIL_H
+#define SBX_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+/* "512", "64K", "2G", "1.5G" (binary units, optional trailing B or iB).
+ * what names the value in the error ("--memory"). */
+int sbx_parse_size(const char *s, const char *what, uint64_t *ret, struct sbx_err *err);
+
+/* "90", "90s", "5m", "2h", "1d"; returns seconds. */
+int sbx_parse_duration(const char *s, const char *what, uint64_t *ret, struct sbx_err *err);
+
+/* A decimal unsigned integer, whole string, within [min, max]. */
+int sbx_parse_u64(const char *s, const char *what, uint64_t min, uint64_t max, uint64_t *ret,
+		  struct sbx_err *err);
+
+/* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
+int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+		  struct sbx_err *err);
+
+/* Write data to dirfd/path through a temporary name and rename(), so
+ * readers see the old or the new content, never a mix. */
+int sbx_write_file_atomic(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+			  struct sbx_err *err);
+
+/* write() all of buf, retrying on EINTR and short writes. */
+int sbx_write_all(int fd, const void *buf, size_t len);
+
+/* mkdir -p with mode for each created component. */
+int sbx_mkdir_p(const char *path, mode_t mode, struct sbx_err *err);
+
+/* Remove a directory tree without following symlinks, staying on one
+ * file system.  Missing is not an error. */
+int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err);
+
+/* NULL-terminated string vectors. */
+size_t sbx_strv_len(char *const *v);
+int sbx_strv_push(char ***v, const char *s); /* copies s; -ENOMEM */
+void sbx_strv_free(char **v);
+
+bool sbx_str_has_prefix(const char *s, const char *prefix);
+
+#endif
