@@ -20,7 +20,7 @@ LDFLAGS_BASE := $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
 PKG_common       :=
 PKG_config       := inih
 PKG_rootfs       := libarchive jansson
-PKG_sandbox      := libseccomp libcap
+PKG_sandbox      := libseccomp libcap jansson
 PKG_runtime      :=
 PKG_orchestrator := jansson
 

@@ -2,12 +2,54 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "orchestrator/cli.h"
+
+static const char usage[] =
+	"usage: trimo-sbx COMMAND [ARGS...]\n"
+	"\n"
+	"Run AI coding agents in parallel, each in its own sandbox.\n"
+	"\n"
+	"Commands:\n"
+	"  run [OPTIONS] IMAGE [--] CMD...   run a command in a new sandbox, in the foreground\n"
+	"  check                            what this host supports, and the fix where not\n"
+	"  help [COMMAND]                   this text, or a command's help\n"
+	"\n"
+	"Exit codes: 0 ok, 1 task failed, 2 usage or configuration error, 125 runtime\n"
+	"error; `run` passes the command's own code through (126 not executable, 127 not found).\n";
+
+struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+static const struct verb verbs[] = {
+	{"run", cmd_run},
+	{"check", cmd_check},
+	{NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: trimo-sbx COMMAND [ARGS...]\n");
-		return 2;
+		fputs(usage, stderr);
+		return EXIT_USAGE;
 	}
-	fprintf(stderr, "trimo-sbx: unknown command '%s'\n", argv[1]);
-	return 2;
+	const char *v = argv[1];
+	if (!strcmp(v, "help") || !strcmp(v, "--help") || !strcmp(v, "-h")) {
+		if (argc > 2) {
+			for (const struct verb *p = verbs; p->name; p++) {
+				if (!strcmp(p->name, argv[2])) {
+					char *args[] = {argv[2], "--help", NULL};
+					return p->fn(2, args);
+				}
+			}
+			return cli_error(EXIT_USAGE, "help: unknown command '%s'", argv[2]);
+		}
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	for (const struct verb *p = verbs; p->name; p++)
+		if (!strcmp(p->name, v))
+			return p->fn(argc - 1, argv + 1);
+	return cli_error(EXIT_USAGE, "unknown command '%s' (see trimo-sbx help)", v);
 }

@@ -1,0 +1,269 @@
+#include "sandbox/child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/caps.h"
+#include "sandbox/net.h"
+#include "sandbox/sync.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Signals the init forwards to the command (and SIGCHLD it reaps). */
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
+
+_Noreturn static void fail_exit(int sync_fd, struct sbx_err *err, int code)
+{
+	sync_send_error(sync_fd, err);
+	_exit(code);
+}
+
+/* Close every fd but 0, 1, 2 and the ones in keep[] (ascending). */
+static void close_other_fds(const int *keep, size_t n)
+{
+	unsigned from = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 3 || (unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], name, n) && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* execvpe() with the sandbox's own PATH (glibc's reads the runner's). */
+static int exec_search(char *const *argv, char *const *envp, struct sbx_err *err)
+{
+	const char *cmd = argv[0];
+	if (!cmd || !*cmd)
+		return sbx_failx(err, ENOENT, "exec: empty command");
+	if (strchr(cmd, '/')) {
+		execve(cmd, argv, envp);
+		return sbx_fail(err, errno, "exec '%s'", cmd);
+	}
+	const char *path = env_get(envp, "PATH");
+	if (!path)
+		path = DEFAULT_PATH;
+	int saw_eacces = 0;
+	char buf[PATH_MAX];
+	for (const char *p = path;; p++) {
+		const char *e = strchr(p, ':');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 0)
+			sbx_fmt(buf, sizeof(buf), "%s", cmd);
+		else if (n + 1 + strlen(cmd) < sizeof(buf)) {
+			memcpy(buf, p, n);
+			sbx_fmt(buf + n, sizeof(buf) - n, "/%s", cmd);
+		} else
+			buf[0] = '\0';
+		if (buf[0]) {
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				saw_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+				 errno != ENODEV && errno != ETIMEDOUT)
+				return sbx_fail(err, errno, "exec '%s'", buf);
+		}
+		if (!e)
+			break;
+		p = e;
+	}
+	if (saw_eacces)
+		return sbx_fail(err, EACCES, "exec '%s'", cmd);
+	return sbx_failx(err, ENOENT, "exec '%s': not found in PATH (%s)", cmd, path);
+}
+
+/* The command, forked by init: a new session (the caller's terminal, if
+ * any, never becomes its controlling terminal), default signals, rlimits,
+ * the working directory. */
+static int prepare_command(const struct sbx_child_ctx *c, struct sbx_err *err)
+{
+	const struct sbx_spec *spec = c->spec;
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		return sbx_fail(err, errno, "setsid");
+	if (c->tty_fd >= 0) {
+		if (ioctl(c->tty_fd, TIOCSCTTY, 0) < 0)
+			return sbx_fail(err, errno, "set the controlling terminal");
+		for (int fd = 0; fd < 3; fd++)
+			if (dup2(c->tty_fd, fd) < 0)
+				return sbx_fail(err, errno, "dup2 the terminal");
+		if (c->tty_fd > 2)
+			close(c->tty_fd);
+	}
+	for (size_t i = 0; i < spec->n_rlimits; i++)
+		if (setrlimit(spec->rlimits[i].resource, &spec->rlimits[i].lim) < 0)
+			return sbx_fail(err, errno, "setrlimit %d", spec->rlimits[i].resource);
+	const char *wd = spec->workdir ? spec->workdir : "/";
+	if (chdir(wd) < 0)
+		return sbx_fail(err, errno, "workdir '%s'", wd);
+	return 0;
+}
+
+/* Exec or report: 127 not found, 126 not executable (as shells do). */
+_Noreturn static void exec_command(const struct sbx_child_ctx *c)
+{
+	struct sbx_err err = {0};
+	if (prepare_command(c, &err) < 0)
+		fail_exit(c->sync_fd, &err, 125);
+	exec_search(c->spec->argv, c->spec->envp, &err);
+	fail_exit(c->sync_fd, &err, err.errnum == ENOENT ? 127 : 126);
+}
+
+/* Init's own setup: signals it handles through a signalfd, then seccomp
+ * and non-dumpable before the command exists, so nothing inside can
+ * ptrace an unfiltered process. */
+static int init_prepare(const struct sbx_child_ctx *c, int *ret_sfd, struct sbx_err *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return sbx_fail(err, errno, "init: block signals");
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		return sbx_fail(err, errno, "init: signalfd");
+	*ret_sfd = sfd;
+	int r = seccomp_filter_child(c->seccomp, err);
+	if (r < 0)
+		return r;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return sbx_fail(err, errno, "init: PR_SET_DUMPABLE");
+	return 0;
+}
+
+/* Forward signals to the command and reap every orphan until the command
+ * itself exits; returns its wait status. */
+static int init_loop(int sfd, pid_t cmd)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n != (ssize_t)sizeof(si)) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			_exit(125);
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			kill(cmd, (int)si.ssi_signo);
+			continue;
+		}
+		int st, status = -1;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == cmd)
+				status = st;
+		if (status != -1)
+			return status;
+	}
+}
+
+/* pid 1 of the sandbox. */
+_Noreturn static void init_run(const struct sbx_child_ctx *c)
+{
+	struct sbx_err err = {0};
+	int sfd = -1;
+	if (init_prepare(c, &sfd, &err) < 0)
+		fail_exit(c->sync_fd, &err, 125);
+	pid_t cmd = fork();
+	if (cmd < 0) {
+		sbx_fail(&err, errno, "init: fork");
+		fail_exit(c->sync_fd, &err, 125);
+	}
+	if (cmd == 0) {
+		close(sfd);
+		exec_command(c);
+	}
+	/* From here the command's copy of the socket is the last one: its
+	 * close at execve is the runner's EOF. */
+	close(c->sync_fd);
+	if (c->tty_fd >= 0)
+		close(c->tty_fd);
+	int status = init_loop(sfd, cmd);
+	/* Our exit ends the pid namespace: the kernel kills what is left. */
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
+{
+	const struct sbx_spec *spec = c->spec;
+	/* The parent has written our id maps and put us into our cgroup:
+	 * root our cgroup namespace there. */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return sbx_fail(err, errno, "unshare the cgroup namespace");
+	int r = mount_child(c->mnt, err);
+	if (r < 0)
+		return r;
+	r = net_child_hostname(spec->hostname ? spec->hostname : spec->name, err);
+	if (r < 0)
+		return r;
+	r = net_child_loopback(err);
+	if (r < 0)
+		return r;
+	int keep[2] = {c->sync_fd, c->tty_fd};
+	if (keep[1] >= 0 && keep[1] < keep[0]) {
+		keep[1] = c->sync_fd;
+		keep[0] = c->tty_fd;
+	}
+	close_other_fds(keep, c->tty_fd >= 0 ? 2 : 1);
+	/* No id change follows, but set PDEATHSIG again after the last point
+	 * where one could be added: the kernel clears it on an id change. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return sbx_fail(err, errno, "PR_SET_PDEATHSIG");
+	r = caps_child(spec->caps, c->last_cap, err);
+	if (r < 0)
+		return r;
+	/* setuid binaries gain nothing; seccomp needs no CAP_SYS_ADMIN */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return sbx_fail(err, errno, "PR_SET_NO_NEW_PRIVS");
+	return 0;
+}
+
+_Noreturn void child_main(const struct sbx_child_ctx *c)
+{
+	struct sbx_err err = {0};
+	/* A runner that dies from here on takes us with it.  One that died
+	 * before this line shows as EOF below (getppid() is 0 in a new pid
+	 * namespace whether the parent lives or not). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (sync_expect(c->sync_fd, SBX_SYNC_GO, &err) < 0)
+		_exit(125);
+	if (setup(c, &err) < 0)
+		fail_exit(c->sync_fd, &err, 125);
+	if (sync_send(c->sync_fd, SBX_SYNC_READY) < 0)
+		_exit(125);
+	if (sync_expect(c->sync_fd, SBX_SYNC_START, &err) < 0)
+		_exit(125);
+	init_run(c);
+}

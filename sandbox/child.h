@@ -1,0 +1,24 @@
+/* The sandbox's side of clone(): everything between clone() and execve(),
+ * in the order STYLE.md gives, and the small init that runs as pid 1.
+ * Async-signal-safe from start to end: no malloc, no stdio, no locks. */
+#ifndef SBX_SANDBOX_CHILD_H
+#define SBX_SANDBOX_CHILD_H
+
+#include "sandbox/mount.h"
+#include "sandbox/seccomp.h"
+#include "sandbox/spec.h"
+
+struct sbx_child_ctx {
+	const struct sbx_spec *spec;
+	const struct sbx_mount_ctx *mnt;
+	const struct sbx_seccomp *seccomp;
+	int sync_fd; /* the child's end of the sync socketpair */
+	int tty_fd;  /* the pty slave with --tty, else -1 */
+	int last_cap;
+};
+
+/* Never returns: becomes the sandbox's init, or _exit()s with 125 after
+ * sending ERROR (or silently when the runner is gone). */
+_Noreturn void child_main(const struct sbx_child_ctx *c);
+
+#endif

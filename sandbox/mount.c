@@ -1,0 +1,707 @@
+#include "sandbox/mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+/* ---- helpers usable in the child (no malloc, no stdio) ---------------- */
+
+int mount_resolve(int root_fd, const char *path, int flags)
+{
+	while (*path == '/')
+		path++;
+	if (!*path)
+		path = ".";
+	struct open_how how = {
+		.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	for (int tries = 0; tries < 16; tries++) {
+		long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+bool mount_path_ok(const char *path)
+{
+	if (!path || path[0] != '/' || path[1] == '\0' || strlen(path) >= PATH_MAX)
+		return false;
+	const char *p = path + 1;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 0 && e) /* "//" */
+			return false;
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return true;
+}
+
+/* Split "/a/b/c" into parent "/a/b" (in buf) and last "c". */
+static int split_path(const char *path, char *buf, size_t size, const char **ret_last)
+{
+	size_t n = strlen(path);
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash || !slash[1])
+		return -EINVAL;
+	*ret_last = path + (slash - buf) + 1;
+	if (slash == buf)
+		buf[1] = '\0';
+	else
+		*slash = '\0';
+	return 0;
+}
+
+/* mkdir -p inside the root; returns an O_PATH fd of the directory. */
+static int ensure_dir(int root_fd, const char *path, struct sbx_err *err)
+{
+	int fd = mount_resolve(root_fd, path, O_DIRECTORY);
+	if (fd >= 0 || fd != -ENOENT)
+		return fd >= 0 ? fd : sbx_fail(err, -fd, "mount point '%s'", path);
+	char prefix[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(prefix))
+		return sbx_failx(err, ENAMETOOLONG, "mount point '%s': name too long", path);
+	int parent = mount_resolve(root_fd, "/", O_DIRECTORY);
+	if (parent < 0)
+		return sbx_fail(err, -parent, "open the new root");
+	/* Walk down, creating what is missing; each prefix is resolved from
+	 * the root again, so a symlink met on the way stays inside. */
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		memcpy(prefix, path, i);
+		prefix[i] = '\0';
+		const char *last = strrchr(prefix, '/') + 1;
+		if (!*last)
+			continue;
+		int next = mount_resolve(root_fd, prefix, O_DIRECTORY);
+		if (next == -ENOENT) {
+			if (mkdirat(parent, last, 0755) < 0 && errno != EEXIST) {
+				int e = errno;
+				close(parent);
+				return sbx_fail(err, e, "create mount point '%s'", prefix);
+			}
+			next = mount_resolve(root_fd, prefix, O_DIRECTORY);
+		}
+		close(parent);
+		if (next < 0)
+			return sbx_fail(err, -next, "mount point '%s'", prefix);
+		parent = next;
+	}
+	return parent;
+}
+
+/* An empty regular file to bind a file onto; returns an O_PATH fd. */
+static int ensure_file(int root_fd, const char *path, struct sbx_err *err)
+{
+	int fd = mount_resolve(root_fd, path, 0);
+	if (fd >= 0) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			close(fd);
+			return sbx_failx(err, EISDIR, "mount point '%s' is a directory, the source "
+						      "is not", path);
+		}
+		return fd;
+	}
+	if (fd != -ENOENT)
+		return sbx_fail(err, -fd, "mount point '%s'", path);
+	char parent_path[PATH_MAX];
+	const char *last;
+	if (split_path(path, parent_path, sizeof(parent_path), &last) < 0)
+		return sbx_failx(err, EINVAL, "mount point '%s': bad path", path);
+	_cleanup_close_ int parent = ensure_dir(root_fd, parent_path, err);
+	if (parent < 0)
+		return parent;
+	_cleanup_close_ int dfd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sbx_fail(err, errno, "mount point '%s'", parent_path);
+	int f = openat(dfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0 && errno != EEXIST)
+		return sbx_fail(err, errno, "create mount point '%s'", path);
+	if (f >= 0)
+		close(f);
+	fd = mount_resolve(root_fd, path, 0);
+	return fd >= 0 ? fd : sbx_fail(err, -fd, "mount point '%s'", path);
+}
+
+static int attach(int mnt_fd, int target_fd, const char *what, struct sbx_err *err)
+{
+	if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0)
+		return sbx_fail(err, errno, "mount %s", what);
+	return 0;
+}
+
+/* The kernel's own words about a failed fsconfig (read from the context). */
+static void fs_messages(int fsfd, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	char line[256];
+	ssize_t n = read(fsfd, line, sizeof(line) - 1);
+	if (n > 2) {
+		line[n] = '\0';
+		sbx_fmt(buf, size, " (%s)", line + 2);
+	}
+}
+
+struct fs_opt {
+	const char *key, *val; /* val NULL: a flag */
+};
+
+/* A new, detached file system mount. */
+static int new_fs(const char *type, const struct fs_opt *opts, unsigned attrs, const char *what,
+		  struct sbx_err *err)
+{
+	_cleanup_close_ int fsfd = fsopen(type, FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return sbx_fail(err, errno, "mount %s: fsopen %s", what, type);
+	for (size_t i = 0; opts && opts[i].key; i++) {
+		int r = opts[i].val ? fsconfig(fsfd, FSCONFIG_SET_STRING, opts[i].key, opts[i].val, 0)
+				    : fsconfig(fsfd, FSCONFIG_SET_FLAG, opts[i].key, NULL, 0);
+		if (r < 0) {
+			int e = errno;
+			char kmsg[200];
+			fs_messages(fsfd, kmsg, sizeof(kmsg));
+			return sbx_fail(err, e, "mount %s: option %s%s", what, opts[i].key, kmsg);
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int e = errno;
+		char kmsg[200];
+		fs_messages(fsfd, kmsg, sizeof(kmsg));
+		return sbx_fail(err, e, "mount %s (%s)%s", what, type, kmsg);
+	}
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	if (mfd < 0)
+		return sbx_fail(err, errno, "mount %s: fsmount", what);
+	return mfd;
+}
+
+/* A detached copy of a host path (or of an fd with path ""). */
+static int clone_tree(int dirfd, const char *path, bool recursive, uint64_t attr_set,
+		      const char *what, struct sbx_err *err)
+{
+	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+	if (!*path)
+		flags |= AT_EMPTY_PATH;
+	int fd = open_tree(dirfd, path, flags);
+	if (fd < 0)
+		return sbx_fail(err, errno, "bind %s", what);
+	if (attr_set) {
+		struct mount_attr attr = {.attr_set = attr_set};
+		if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+				  sizeof(attr)) < 0) {
+			int e = errno;
+			close(fd);
+			return sbx_fail(err, e, "bind %s: set mount attributes", what);
+		}
+	}
+	return fd;
+}
+
+/* Mount mnt_fd at path inside the root (a directory mount point). */
+static int mount_at_dir(int root_fd, int mnt_fd, const char *path, struct sbx_err *err)
+{
+	_cleanup_close_ int t = ensure_dir(root_fd, path, err);
+	if (t < 0)
+		return t;
+	return attach(mnt_fd, t, path, err);
+}
+
+/* ---- the pieces of the new root -------------------------------------- */
+
+static const char *const proc_masked_files[] = {
+	"/proc/kcore",	     "/proc/keys",	   "/proc/latency_stats", "/proc/timer_list",
+	"/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",	  NULL,
+};
+static const char *const proc_masked_dirs[] = {"/proc/acpi", "/proc/scsi", NULL};
+static const char *const proc_readonly[] = {
+	"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+static const char *const sys_masked_dirs[] = {
+	"/sys/firmware", "/sys/devices/virtual/powercap", "/sys/fs/selinux", "/sys/kernel/security",
+	"/sys/kernel/debug", NULL,
+};
+
+#define MNT_SAFE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+/* Hide what a sandbox has no business reading (podman's masked paths):
+ * files under /dev/null, folders under an empty read-only tmpfs. */
+static int mask_paths(int root_fd, const char *const *files, const char *const *dirs,
+		      struct sbx_err *err)
+{
+	for (size_t i = 0; files && files[i]; i++) {
+		_cleanup_close_ int t = mount_resolve(root_fd, files[i], 0);
+		if (t == -ENOENT)
+			continue;
+		if (t < 0)
+			return sbx_fail(err, -t, "mask %s", files[i]);
+		_cleanup_close_ int m = clone_tree(AT_FDCWD, "/dev/null", false, 0, files[i], err);
+		if (m < 0)
+			return m;
+		int r = attach(m, t, files[i], err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; dirs && dirs[i]; i++) {
+		_cleanup_close_ int t = mount_resolve(root_fd, dirs[i], O_DIRECTORY);
+		if (t == -ENOENT || t == -ENOTDIR)
+			continue;
+		if (t < 0)
+			return sbx_fail(err, -t, "mask %s", dirs[i]);
+		static const struct fs_opt o[] = {{"size", "0"}, {"mode", "555"}, {NULL, NULL}};
+		_cleanup_close_ int m = new_fs("tmpfs", o, MNT_SAFE | MOUNT_ATTR_RDONLY, dirs[i], err);
+		if (m < 0)
+			return m;
+		int r = attach(m, t, dirs[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int readonly_paths(int root_fd, const char *const *paths, struct sbx_err *err)
+{
+	for (size_t i = 0; paths[i]; i++) {
+		_cleanup_close_ int t = mount_resolve(root_fd, paths[i], 0);
+		if (t == -ENOENT)
+			continue;
+		if (t < 0)
+			return sbx_fail(err, -t, "read-only %s", paths[i]);
+		_cleanup_close_ int m =
+			clone_tree(t, "", true, MOUNT_ATTR_RDONLY | MNT_SAFE, paths[i], err);
+		if (m < 0)
+			return m;
+		int r = attach(m, t, paths[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int setup_proc(int root_fd, bool nested, struct sbx_err *err)
+{
+	_cleanup_close_ int m = new_fs("proc", NULL, MNT_SAFE, "/proc", err);
+	if (m < 0)
+		return m;
+	int r = mount_at_dir(root_fd, m, "/proc", err);
+	if (r < 0 || nested) /* masks would lock a nested sandbox's own /proc */
+		return r;
+	r = mask_paths(root_fd, proc_masked_files, proc_masked_dirs, err);
+	if (r < 0)
+		return r;
+	return readonly_paths(root_fd, proc_readonly, err);
+}
+
+static const struct {
+	const char *name;
+	const char *target;
+} dev_links[] = {
+	{"/dev/fd", "/proc/self/fd"},	      {"/dev/stdin", "/proc/self/fd/0"},
+	{"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"},
+	{"/dev/ptmx", "pts/ptmx"},
+};
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+
+static int bind_file(int root_fd, const char *host, const char *path, struct sbx_err *err)
+{
+	_cleanup_close_ int t = ensure_file(root_fd, path, err);
+	if (t < 0)
+		return t;
+	_cleanup_close_ int m = clone_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+					   path, err);
+	if (m < 0)
+		return m;
+	return attach(m, t, path, err);
+}
+
+/* A minimal /dev: the harmless host nodes bound in (a user namespace may
+ * not mknod), a private devpts, /dev/shm. */
+static int setup_dev(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	static const struct fs_opt dev_o[] = {{"mode", "755"}, {"size", "65536k"}, {NULL, NULL}};
+	/* nodev on the tmpfs itself: the nodes are separate bind mounts */
+	_cleanup_close_ int m = new_fs("tmpfs", dev_o, MNT_SAFE, "/dev", err);
+	if (m < 0)
+		return m;
+	int r = mount_at_dir(root_fd, m, "/dev", err);
+	if (r < 0)
+		return r;
+	char host[32], path[32];
+	for (size_t i = 0; dev_nodes[i]; i++) {
+		sbx_fmt(host, sizeof(host), "/dev/%s", dev_nodes[i]);
+		sbx_fmt(path, sizeof(path), "/dev/%s", dev_nodes[i]);
+		r = bind_file(root_fd, host, path, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_close_ int dev = mount_resolve(root_fd, "/dev", O_DIRECTORY);
+	if (dev < 0)
+		return sbx_fail(err, -dev, "open /dev");
+	_cleanup_close_ int devd = openat(dev, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (devd < 0)
+		return sbx_fail(err, errno, "open /dev");
+	for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++) {
+		if (symlinkat(dev_links[i].target, devd, dev_links[i].name + 5) < 0)
+			return sbx_fail(err, errno, "symlink %s", dev_links[i].name);
+	}
+	/* No gid= option: with a single-id map the tty group is not mapped. */
+	static const struct fs_opt pts_o[] = {
+		{"newinstance", NULL}, {"ptmxmode", "0666"}, {"mode", "0620"}, {NULL, NULL}};
+	_cleanup_close_ int pts = new_fs("devpts", pts_o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+					 "/dev/pts", err);
+	if (pts < 0)
+		return pts;
+	r = mount_at_dir(root_fd, pts, "/dev/pts", err);
+	if (r < 0)
+		return r;
+	static const struct fs_opt shm_o[] = {{"mode", "1777"}, {NULL, NULL}};
+	_cleanup_close_ int shm = new_fs("tmpfs", shm_o, MNT_SAFE, "/dev/shm", err);
+	if (shm < 0)
+		return shm;
+	r = mount_at_dir(root_fd, shm, "/dev/shm", err);
+	if (r < 0)
+		return r;
+	if (ctx->console[0])
+		return bind_file(root_fd, ctx->console, "/dev/console", err);
+	return 0;
+}
+
+static int setup_tmp(int root_fd, struct sbx_err *err)
+{
+	static const struct fs_opt o[] = {{"mode", "1777"}, {NULL, NULL}};
+	_cleanup_close_ int m = new_fs("tmpfs", o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, "/tmp", err);
+	if (m < 0)
+		return m;
+	return mount_at_dir(root_fd, m, "/tmp", err);
+}
+
+/* The cgroup file system, read-only: cgroup2 of the sandbox's own cgroup
+ * namespace, or (v1) the sandbox's leaf folders, one per controller. */
+static int setup_cgroup(int root_fd, const struct sbx_spec *spec, struct sbx_err *err)
+{
+	if (spec->cgroup2) {
+		_cleanup_close_ int m = new_fs("cgroup2", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY,
+					       "/sys/fs/cgroup", err);
+		if (m < 0)
+			return m;
+		return mount_at_dir(root_fd, m, "/sys/fs/cgroup", err);
+	}
+	if (spec->n_cgroup_mounts == 0)
+		return 0;
+	static const struct fs_opt o[] = {{"mode", "755"}, {"size", "64k"}, {NULL, NULL}};
+	_cleanup_close_ int base = new_fs("tmpfs", o, MNT_SAFE, "/sys/fs/cgroup", err);
+	if (base < 0)
+		return base;
+	int r = mount_at_dir(root_fd, base, "/sys/fs/cgroup", err);
+	if (r < 0)
+		return r;
+	char path[128];
+	for (size_t i = 0; i < spec->n_cgroup_mounts; i++) {
+		const struct sbx_cgroup_mount *cm = &spec->cgroup_mounts[i];
+		sbx_fmt(path, sizeof(path), "/sys/fs/cgroup/%s", cm->name);
+		_cleanup_close_ int m = clone_tree(AT_FDCWD, cm->src, false,
+						   MNT_SAFE | MOUNT_ATTR_RDONLY, path, err);
+		if (m < 0)
+			return m;
+		r = mount_at_dir(root_fd, m, path, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_close_ int cg = mount_resolve(root_fd, "/sys/fs/cgroup", O_DIRECTORY);
+	if (cg < 0)
+		return sbx_fail(err, -cg, "open /sys/fs/cgroup");
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (mount_setattr(cg, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+		return sbx_fail(err, errno, "read-only /sys/fs/cgroup");
+	return 0;
+}
+
+/* A fresh sysfs of the sandbox's network namespace, read-only. */
+static int setup_sys(int root_fd, const struct sbx_spec *spec, struct sbx_err *err)
+{
+	_cleanup_close_ int m = new_fs("sysfs", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY, "/sys", err);
+	if (m < 0)
+		return m;
+	int r = mount_at_dir(root_fd, m, "/sys", err);
+	if (r < 0)
+		return r;
+	if (!spec->nested) {
+		r = mask_paths(root_fd, NULL, sys_masked_dirs, err);
+		if (r < 0)
+			return r;
+	}
+	return setup_cgroup(root_fd, spec, err);
+}
+
+static int setup_binds(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	const struct sbx_spec *spec = ctx->spec;
+	for (size_t k = 0; k < spec->n_binds; k++) {
+		size_t i = ctx->bind_order[k];
+		const struct sbx_bind *b = &spec->binds[i];
+		/* nosuid, nodev: a bound host folder brings no privilege in */
+		uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->ro ? MOUNT_ATTR_RDONLY : 0);
+		_cleanup_close_ int t = ctx->bind_dir[i] ? ensure_dir(root_fd, b->dst, err)
+							 : ensure_file(root_fd, b->dst, err);
+		if (t < 0)
+			return t;
+		_cleanup_close_ int m = clone_tree(AT_FDCWD, ctx->bind_src[i], true, attrs, b->dst, err);
+		if (m < 0)
+			return m;
+		int r = attach(m, t, b->dst, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The root: a bind of the image tree, or an overlay on it.  It is attached
+ * over the image's own path (in our private namespace) so pivot_root has a
+ * mount point to enter; returns an O_PATH fd of the new root. */
+static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	_cleanup_close_ int lower = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lower < 0)
+		return sbx_fail(err, errno, "rootfs '%s'", ctx->lower);
+	if (!ctx->upper && !ctx->tmpfs_overlay) {
+		_cleanup_close_ int m = clone_tree(lower, "", false, 0, "the rootfs", err);
+		if (m < 0)
+			return m;
+		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return sbx_fail(err, errno, "mount the rootfs at '%s'", ctx->lower);
+	} else {
+		char upper[PATH_MAX], work[PATH_MAX], lowerdir[64];
+		if (ctx->tmpfs_overlay) {
+			/* Hide the image's path under a private tmpfs for upper
+			 * and work (overlay takes layers only from mounts of our
+			 * own namespace); the image stays reachable through fd. */
+			static const struct fs_opt o[] = {{"mode", "755"}, {NULL, NULL}};
+			_cleanup_close_ int t = new_fs("tmpfs", o, 0, "the overlay upper", err);
+			if (t < 0)
+				return t;
+			if (mkdirat(t, "upper", 0755) < 0 || mkdirat(t, "work", 0700) < 0)
+				return sbx_fail(err, errno, "overlay upper on tmpfs");
+			if (move_mount(t, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+				return sbx_fail(err, errno, "mount the overlay upper");
+			sbx_fmt(upper, sizeof(upper), "%s/upper", ctx->lower);
+			sbx_fmt(work, sizeof(work), "%s/work", ctx->lower);
+		} else {
+			sbx_fmt(upper, sizeof(upper), "%s", ctx->upper);
+			sbx_fmt(work, sizeof(work), "%s", ctx->work);
+		}
+		sbx_fmt(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lower);
+		/* userxattr: in a user namespace overlay keeps its metadata in
+		 * user.* xattrs; without it removing a lower folder fails (EIO). */
+		const struct fs_opt o[] = {{"lowerdir", lowerdir}, {"upperdir", upper},
+					   {"workdir", work},	   {"userxattr", NULL},
+					   {NULL, NULL}};
+		_cleanup_close_ int m = new_fs("overlay", o, 0, "the rootfs overlay", err);
+		if (m < 0)
+			return m;
+		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return sbx_fail(err, errno, "mount the rootfs overlay");
+	}
+	int root = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return sbx_fail(err, errno, "open the new root");
+	return root;
+}
+
+int mount_child(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	const struct sbx_spec *spec = ctx->spec;
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sbx_fail(err, errno, "make / private");
+	_cleanup_close_ int root = setup_root(ctx, err);
+	if (root < 0)
+		return root;
+	int r = setup_proc(root, spec->nested, err);
+	if (r >= 0)
+		r = setup_dev(root, ctx, err);
+	if (r >= 0)
+		r = setup_tmp(root, err);
+	if (r >= 0)
+		r = setup_sys(root, spec, err);
+	if (r >= 0)
+		r = setup_binds(root, ctx, err);
+	if (r >= 0 && spec->workdir) {
+		int w = ensure_dir(root, spec->workdir, err);
+		if (w < 0)
+			return sbx_wrap(err, "workdir");
+		close(w);
+	}
+	if (r < 0)
+		return r;
+	/* Read-only last: every mount point exists by now.  mount_setattr
+	 * changes only the bit asked for, so the flags the kernel locked in
+	 * our user namespace stay as they are. */
+	if (!spec->rootfs_rw && !spec->keep_root_rw) {
+		struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+		if (mount_setattr(root, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+			return sbx_fail(err, errno, "make the rootfs read-only");
+	}
+	if (fchdir(root) < 0)
+		return sbx_fail(err, errno, "enter the new root");
+	/* pivot_root(".", "."): the old root ends up on top of the new one and
+	 * is detached at once; chroot() could be escaped, this cannot. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return sbx_fail(err, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return sbx_fail(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return sbx_fail(err, errno, "chdir /");
+	return 0;
+}
+
+/* ---- parent ----------------------------------------------------------- */
+
+static int exists_in_root(int root_fd, const char *path)
+{
+	int fd = mount_resolve(root_fd, path, 0);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return 0;
+}
+
+static bool below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Whether the image must provide path itself (it is not inside a file
+ * system we mount: /dev, /tmp, /proc, /sys or another bind). */
+static bool needs_image_mountpoint(const struct sbx_spec *spec, const char *path)
+{
+	static const char *const ours[] = {"/dev", "/tmp", "/proc", "/sys", NULL};
+	for (size_t i = 0; ours[i]; i++)
+		if (below(path, ours[i]))
+			return false;
+	for (size_t i = 0; i < spec->n_binds; i++)
+		if (below(path, spec->binds[i].dst))
+			return false;
+	return true;
+}
+
+static int cmp_bind(const void *a, const void *b, void *arg)
+{
+	const struct sbx_spec *spec = arg;
+	return strcmp(spec->binds[*(const size_t *)a].dst, spec->binds[*(const size_t *)b].dst);
+}
+
+static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
+			 struct sbx_err *err)
+{
+	size_t n = spec->n_binds;
+	ctx->bind_src = calloc(n + 1, sizeof(char *));
+	ctx->bind_dir = calloc(n + 1, sizeof(bool));
+	ctx->bind_order = calloc(n + 1, sizeof(size_t));
+	if (!ctx->bind_src || !ctx->bind_dir || !ctx->bind_order)
+		return sbx_fail(err, ENOMEM, "binds");
+	for (size_t i = 0; i < n; i++) {
+		const struct sbx_bind *b = &spec->binds[i];
+		if (!mount_path_ok(b->dst))
+			return sbx_failx(err, EINVAL,
+					 "bind '%s': the destination must be an absolute path "
+					 "without '.' or '..', not /",
+					 b->dst);
+		ctx->bind_src[i] = realpath(b->src, NULL);
+		if (!ctx->bind_src[i])
+			return sbx_fail(err, errno, "bind '%s'", b->src);
+		struct stat st;
+		if (stat(ctx->bind_src[i], &st) < 0)
+			return sbx_fail(err, errno, "bind '%s'", b->src);
+		ctx->bind_dir[i] = S_ISDIR(st.st_mode);
+		ctx->bind_order[i] = i;
+	}
+	qsort_r(ctx->bind_order, n, sizeof(size_t), cmp_bind, (void *)spec);
+	return 0;
+}
+
+int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->spec = spec;
+	ctx->lower = realpath(spec->lower, NULL);
+	if (!ctx->lower)
+		return sbx_fail(err, errno, "rootfs '%s'", spec->lower);
+	if (!strcmp(ctx->lower, "/"))
+		return sbx_failx(err, EINVAL, "rootfs '%s': the host's / cannot be a sandbox root",
+				 spec->lower);
+	_cleanup_close_ int lower = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lower < 0)
+		return sbx_fail(err, errno, "rootfs '%s'", spec->lower);
+	int bin = mount_resolve(lower, "/bin", O_DIRECTORY);
+	if (bin < 0)
+		return sbx_failx(err, ENOENT, "rootfs '%s' has no /bin: not a root file system",
+				 spec->lower);
+	close(bin);
+	if (spec->upper) {
+		ctx->upper = realpath(spec->upper, NULL);
+		ctx->work = spec->work ? realpath(spec->work, NULL) : NULL;
+		if (!ctx->upper || !ctx->work)
+			return sbx_fail(err, errno, "overlay upper '%s'", spec->upper);
+	}
+	int r = prepare_binds(spec, ctx, err);
+	if (r < 0)
+		return r;
+	if (spec->workdir && !mount_path_ok(spec->workdir) && strcmp(spec->workdir, "/") != 0)
+		return sbx_failx(err, EINVAL,
+				 "workdir '%s': must be an absolute path without '.' or '..'",
+				 spec->workdir);
+	if (spec->rootfs_rw || ctx->upper)
+		return 0;
+	static const char *const std[] = {"/proc", "/dev", "/tmp", "/sys", NULL};
+	bool missing = false;
+	for (size_t i = 0; std[i]; i++)
+		missing |= !exists_in_root(lower, std[i]);
+	for (size_t i = 0; i < spec->n_binds; i++)
+		missing |= needs_image_mountpoint(spec, spec->binds[i].dst) &&
+			   !exists_in_root(lower, spec->binds[i].dst);
+	if (spec->workdir && needs_image_mountpoint(spec, spec->workdir))
+		missing |= !exists_in_root(lower, spec->workdir);
+	ctx->tmpfs_overlay = missing;
+	return 0;
+}
+
+void mount_release(struct sbx_mount_ctx *ctx)
+{
+	free(ctx->lower);
+	free(ctx->upper);
+	free(ctx->work);
+	if (ctx->bind_src)
+		for (size_t i = 0; i < ctx->spec->n_binds; i++)
+			free(ctx->bind_src[i]);
+	free(ctx->bind_src);
+	free(ctx->bind_dir);
+	free(ctx->bind_order);
+	memset(ctx, 0, sizeof(*ctx));
+}

@@ -1,0 +1,53 @@
+/* The sandbox's file system: from the host's mount tree to its own root.
+ *
+ * Parent: mount_prepare() checks every host path the child needs (the
+ *   image tree, an overlay upper, bind sources) and decides whether the
+ *   root needs a private tmpfs overlay (a mount point missing from an image
+ *   that must not be written).  Host paths are trusted (the caller named
+ *   them); paths inside the image are not.
+ * Child: mount_child() makes / private, attaches the new root, mounts
+ *   /proc (before pivot_root: afterwards an unprivileged user namespace may
+ *   not mount it), /dev, /tmp, /sys, the cgroup file system and the binds,
+ *   creating every mount point first, makes the root read-only, then
+ *   pivot_root(".", ".") and detaches the old root.  Never chroot.
+ *   Every path inside the image is resolved with openat2(RESOLVE_IN_ROOT),
+ *   so a symlink in an image can never aim a mount or a mkdir at the host.
+ *   The child opens host paths itself: the kernel clones or stacks only
+ *   mounts of the caller's own mount namespace. */
+#ifndef SBX_SANDBOX_MOUNT_H
+#define SBX_SANDBOX_MOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "sandbox/spec.h"
+
+struct sbx_mount_ctx {
+	const struct sbx_spec *spec;
+	char *lower;	    /* realpath of spec->lower */
+	char *upper, *work; /* realpaths, or NULL */
+	bool tmpfs_overlay; /* a private tmpfs upper: the image lacks a mount point */
+	char **bind_src;    /* realpaths, one per spec->binds[i] */
+	bool *bind_dir;
+	size_t *bind_order; /* indices of spec->binds sorted by destination */
+	char console[64];   /* the pty slave's path with --tty, bound at /dev/console */
+};
+
+int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err);
+void mount_release(struct sbx_mount_ctx *ctx);
+
+/* In the child (async-signal-safe).  On success the cwd and root are the
+ * sandbox's new root. */
+int mount_child(const struct sbx_mount_ctx *ctx, struct sbx_err *err);
+
+/* Resolve path (absolute, inside the root) below root_fd without ever
+ * leaving it: symlinks are resolved as if root_fd were "/", ".." stops at
+ * it.  Returns an O_PATH fd or -errno.  Async-signal-safe. */
+int mount_resolve(int root_fd, const char *path, int flags);
+
+/* Whether a destination path inside the sandbox is acceptable: absolute,
+ * not "/", no "." or ".." components, no empty components. */
+bool mount_path_ok(const char *path);
+
+#endif

@@ -1,0 +1,53 @@
+/* The parent/child sync protocol: fixed-size messages on a
+ * SOCK_SEQPACKET|SOCK_CLOEXEC socketpair.
+ *
+ *   parent -> child  GO      the id maps are written, cgroup joined
+ *   child  -> parent READY   mounts, pivot_root, caps, no_new_privs done
+ *   parent -> child  START   run the command
+ *   child  -> parent ERROR   {errnum, msg}: setup or exec failed
+ *   EOF after START          the command was exec'ed (every copy of the
+ *                            child's end is O_CLOEXEC; init closes its own)
+ *
+ * Every read checks length and type.  sync_recv() in the child is
+ * async-signal-safe. */
+#ifndef SBX_SANDBOX_SYNC_H
+#define SBX_SANDBOX_SYNC_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum sbx_sync_type {
+	SBX_SYNC_GO = 1,
+	SBX_SYNC_READY = 2,
+	SBX_SYNC_START = 3,
+	SBX_SYNC_ERROR = 4,
+};
+
+struct sbx_sync_msg {
+	uint32_t type;
+	int32_t errnum;
+	char msg[SBX_ERR_MSG_MAX];
+};
+
+/* Create the socketpair: fds[0] for the parent, fds[1] for the child. */
+int sync_pair(int fds[2], struct sbx_err *err);
+
+/* Send a message without payload. */
+int sync_send(int fd, enum sbx_sync_type type);
+
+/* Send ERROR carrying err whole. */
+int sync_send_error(int fd, const struct sbx_err *err);
+
+/* Receive one message, waiting at most timeout_ms (-1: forever).
+ * Returns 1 and fills *msg, 0 on EOF, -ETIMEDOUT, -EPROTO for a message of
+ * the wrong size or an unknown type, or another -errno. */
+int sync_recv(int fd, int timeout_ms, struct sbx_sync_msg *msg);
+
+/* Child side: wait for `want`.  EOF (the parent is gone) and anything
+ * unexpected are failures recorded in err. */
+int sync_expect(int fd, enum sbx_sync_type want, struct sbx_err *err);
+
+const char *sync_type_name(uint32_t type);
+
+#endif
