@@ -105,6 +105,15 @@ static int ensure_dir(int root_fd, const char *path, struct sbx_err *err)
 				return sbx_fail(err, e, "create mount point '%s'", prefix);
 			}
 			next = mount_resolve(root_fd, prefix, O_DIRECTORY);
+			if (next == -ENOENT) {
+				/* it exists, yet does not resolve: a dangling symlink,
+				 * never followed out of the root */
+				close(parent);
+				return sbx_failx(err, ENOENT,
+						 "mount point '%s': a symlink in the image points "
+						 "to a missing path",
+						 prefix);
+			}
 		}
 		close(parent);
 		if (next < 0)
