@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "orchestrator/cli.h"
+#include "sandbox/child.h"
 
 static const char usage[] =
 	"usage: trimo-sbx COMMAND [ARGS...]\n"
@@ -30,6 +31,11 @@ static const struct verb verbs[] = {
 
 int main(int argc, char **argv)
 {
+	/* argv's strings are contiguous: hand their memory to the sandbox's
+	 * init, which writes its own name over it */
+	if (argc > 0)
+		child_set_title_area(argv[0], (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) -
+						       argv[0]));
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_USAGE;

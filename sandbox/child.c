@@ -20,6 +20,25 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+static char *title_area;
+static size_t title_len;
+
+void child_set_title_area(char *start, size_t len)
+{
+	title_area = start;
+	title_len = len;
+}
+
+static void set_title(void)
+{
+	static const char title[] = "trimo-init";
+	if (!title_area || title_len < sizeof(title))
+		return;
+	memset(title_area, 0, title_len);
+	memcpy(title_area, title, sizeof(title));
+	prctl(PR_SET_NAME, "trimo-init", 0, 0, 0);
+}
+
 /* Signals the init forwards to the command (and SIGCHLD it reaps). */
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 
@@ -208,6 +227,7 @@ _Noreturn static void init_run(const struct sbx_child_ctx *c)
 	/* From here the command's copy of the socket is the last one: its
 	 * close at execve is the runner's EOF. */
 	close(c->sync_fd);
+	set_title(); /* the command has its own copy of argv by now */
 	if (c->tty_fd >= 0)
 		close(c->tty_fd);
 	int status = init_loop(sfd, cmd);

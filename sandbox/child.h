@@ -17,6 +17,11 @@ struct sbx_child_ctx {
 	int last_cap;
 };
 
+/* The memory of the runner's argv (main() hands it over): the sandbox's
+ * init is a copy of the runner, and overwrites it so that /proc/1/cmdline
+ * inside shows "trimo-init", not the caller's command line. */
+void child_set_title_area(char *start, size_t len);
+
 /* Never returns: becomes the sandbox's init, or _exit()s with 125 after
  * sending ERROR (or silently when the runner is gone). */
 _Noreturn void child_main(const struct sbx_child_ctx *c);

@@ -486,3 +486,22 @@ def test_ulimit(sbx, rootfs):
     assert r.stdout.split() == ["64", "128", "0"]
     r = sbx.run("run", "--ulimit", "bogus=1", f"dir:{rootfs}", "--", "/bin/true")
     assert r.returncode == 2 and "unknown limit name" in r.stderr
+
+
+def test_init_hides_runner_environment(sbx, rootfs):
+    r = sbx.run("run", "--cap-add", "ALL", f"dir:{rootfs}", "--", "/bin/sh", "-c",
+                "cat /proc/1/cmdline; echo; cat /proc/1/environ",
+                env={"SECRET_TOKEN": "s3cr3t-canary"})
+    assert r.stdout.split("\x00")[0].strip() == "trimo-init"
+    assert "s3cr3t-canary" not in r.stdout + r.stderr
+    assert "Permission denied" in r.stderr
+
+
+def test_check_reports_a_working_host(sbx):
+    r = sbx.run("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = {line[:30].strip(): line[30:].split(None, 1)[0] for line in r.stdout.splitlines()
+             if len(line) > 31}
+    for feature in ("user namespaces", "overlay in a user namespace", "mount API", "seccomp"):
+        assert lines[feature] == "ok", r.stdout
+    assert r.stdout.rstrip().endswith("trimo-sbx run works on this host.")

@@ -1,0 +1,324 @@
+#include "runtime/hostcheck.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "sandbox/idmap.h"
+#include "sandbox/seccomp.h"
+
+static struct hostcheck_item *add(struct hostcheck *hc, const char *name, enum hostcheck_level l,
+				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static struct hostcheck_item *add(struct hostcheck *hc, const char *name, enum hostcheck_level l,
+				  const char *fmt, ...)
+{
+	if (hc->n >= HOSTCHECK_MAX)
+		return NULL;
+	struct hostcheck_item *it = &hc->items[hc->n++];
+	it->name = name;
+	it->level = l;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(it->detail, sizeof(it->detail), fmt, ap);
+	va_end(ap);
+	return it;
+}
+
+/* What the child found, written back through a pipe. */
+struct ns_result {
+	int mount_errno;      /* tmpfs mount in the new namespaces */
+	int overlay_errno;    /* overlay, upper on the scratch file system */
+	int overlay_rm_errno; /* removing a lower folder through it (userxattr) */
+	int tmpfs_ovl_errno;  /* overlay with its upper on tmpfs (kernel >= 6.6) */
+};
+
+static int try_overlay(const char *dir, const char *upper_base, int *rm_errno)
+{
+	char lower[4096], upper[4096], work[4096], merged[4096], opts[16384];
+	snprintf(lower, sizeof(lower), "%s/lower", dir);
+	snprintf(upper, sizeof(upper), "%s/upper", upper_base);
+	snprintf(work, sizeof(work), "%s/work", upper_base);
+	snprintf(merged, sizeof(merged), "%s/merged", dir);
+	mkdir(upper, 0755);
+	mkdir(work, 0700);
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
+		 work);
+	if (mount("overlay", merged, "overlay", 0, opts) < 0)
+		return errno;
+	char victim[4200];
+	snprintf(victim, sizeof(victim), "%s/d", merged);
+	*rm_errno = rmdir(victim) < 0 ? errno : 0;
+	umount2(merged, MNT_DETACH);
+	return 0;
+}
+
+static void ns_child(int go, int out, const char *dir)
+{
+	struct ns_result res = {0};
+	char c;
+	if (read(go, &c, 1) != 1)
+		_exit(1);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		res.mount_errno = errno;
+	} else {
+		char t[4200];
+		snprintf(t, sizeof(t), "%s/tmp", dir);
+		if (mount("tmpfs", t, "tmpfs", 0, "mode=755") < 0)
+			res.mount_errno = errno;
+		res.overlay_errno = try_overlay(dir, dir, &res.overlay_rm_errno);
+		if (!res.mount_errno) {
+			int ignored;
+			res.tmpfs_ovl_errno = try_overlay(dir, t, &ignored);
+		}
+	}
+	if (write(out, &res, sizeof(res)) != (ssize_t)sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+static int make_scratch(const char *scratch, char *dir, size_t size)
+{
+	struct sbx_err err;
+	if (sbx_mkdir_p(scratch, 0700, &err) < 0)
+		return -errno;
+	snprintf(dir, size, "%s/check-XXXXXX", scratch);
+	if (!mkdtemp(dir))
+		return -errno;
+	static const char *const sub[] = {"lower", "lower/d", "merged", "tmp", NULL};
+	char p[4200];
+	for (size_t i = 0; sub[i]; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
+		if (mkdir(p, 0755) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void check_userns(struct hostcheck *hc, const char *scratch)
+{
+	char dir[4096];
+	int r = make_scratch(scratch, dir, sizeof(dir));
+	if (r < 0) {
+		add(hc, "user namespaces", CHECK_FAIL, "cannot create a test folder in '%s': %s",
+		    scratch, strerror(-r));
+		return;
+	}
+	int go[2], out[2];
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return;
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		ns_child(go[0], out[1], dir);
+	close(go[0]);
+	close(out[1]);
+	struct ns_result res;
+	memset(&res, 0xff, sizeof(res));
+	struct sbx_err err = {0};
+	char why[400];
+	idmap_diagnose(why, sizeof(why));
+	if (pid < 0) {
+		add(hc, "user namespaces", CHECK_FAIL, "clone(CLONE_NEWUSER): %s%s%s",
+		    strerror(errno), why[0] ? "; " : "", why);
+	} else if (idmap_parent(pid, getuid(), getgid(), &err) < 0) {
+		add(hc, "user namespaces", CHECK_FAIL, "%s%s%s", err.msg, why[0] ? "; " : "", why);
+	} else if (write(go[1], "g", 1) == 1 && read(out[0], &res, sizeof(res)) == sizeof(res)) {
+		if (res.mount_errno)
+			add(hc, "user namespaces", CHECK_FAIL, "mount inside: %s%s%s",
+			    strerror(res.mount_errno), why[0] ? "; " : "", why);
+		else
+			add(hc, "user namespaces", CHECK_OK, "created, id maps written, mounts work");
+	}
+	close(go[1]);
+	close(out[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (res.mount_errno == 0 && res.overlay_errno == 0 && res.overlay_rm_errno == 0)
+		add(hc, "overlay in a user namespace", CHECK_OK, "with userxattr, upper in %s",
+		    scratch);
+	else if (res.mount_errno == 0 && res.overlay_errno == 0)
+		add(hc, "overlay in a user namespace", CHECK_FAIL,
+		    "mounts, but removing a lower folder fails (%s): the upper's file system "
+		    "lacks user.* xattrs; put the state folder elsewhere",
+		    strerror(res.overlay_rm_errno));
+	else if (res.mount_errno == 0)
+		add(hc, "overlay in a user namespace", CHECK_FAIL,
+		    "%s: needs Linux 5.11 or later (install fuse-overlayfs on older kernels)",
+		    strerror(res.overlay_errno));
+	if (res.mount_errno == 0)
+		add(hc, "overlay upper on tmpfs", res.tmpfs_ovl_errno ? CHECK_WARN : CHECK_OK, "%s",
+		    res.tmpfs_ovl_errno
+			    ? "not supported (tmpfs lacks user.* xattrs before Linux 6.6): "
+			      "`run` of an image without /proc, /dev, /tmp or /sys needs --rw"
+			    : "works (used by `run` when an image lacks a mount point)");
+	sbx_rm_rf_at(AT_FDCWD, dir, &err);
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void check_apparmor(struct hostcheck *hc)
+{
+	long v = read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+	if (v < 0) {
+		add(hc, "AppArmor userns restriction", CHECK_OK, "not present");
+		return;
+	}
+	if (v == 0) {
+		add(hc, "AppArmor userns restriction", CHECK_OK, "off");
+		return;
+	}
+	char exe[1024] = "/usr/local/bin/trimo-sbx";
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0)
+		exe[n] = '\0';
+	add(hc, "AppArmor userns restriction", geteuid() == 0 ? CHECK_WARN : CHECK_FAIL,
+	    "on (Ubuntu 23.10+): unprivileged user namespaces get no capabilities. Fix: "
+	    "create /etc/apparmor.d/trimo-sbx with `abi <abi/4.0>, include <tunables/global> "
+	    "profile trimo-sbx %s flags=(unconfined) { userns, }` and run `sudo apparmor_parser "
+	    "-r /etc/apparmor.d/trimo-sbx`",
+	    exe);
+}
+
+static void check_mount_api(struct hostcheck *hc)
+{
+	int fd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	int e = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	long r = syscall(SYS_mount_setattr, -1, "", 0, NULL, 0);
+	int e2 = r < 0 ? errno : 0;
+	if (e == ENOSYS || e2 == ENOSYS)
+		add(hc, "mount API", CHECK_FAIL,
+		    "fsopen/mount_setattr missing: trimo-sbx needs Linux 5.12 or later");
+	else
+		add(hc, "mount API", CHECK_OK, "fsopen, open_tree, move_mount, mount_setattr");
+}
+
+static void check_seccomp(struct hostcheck *hc)
+{
+	struct sbx_spec spec;
+	memset(&spec, 0, sizeof(spec));
+	struct sbx_seccomp s;
+	struct sbx_err err = {0};
+	if (seccomp_filter_prepare(&spec, &s, &err) < 0) {
+		add(hc, "seccomp", CHECK_FAIL, "%s", err.msg);
+		return;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_filter_child(&s, &err) < 0)
+			_exit(1);
+		_exit(syscall(SYS_bpf, 0, NULL, 0) < 0 && errno == EPERM ? 0 : 2);
+	}
+	int st = -1;
+	if (p > 0)
+		waitpid(p, &st, 0);
+	seccomp_filter_free(&s);
+	if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		add(hc, "seccomp", CHECK_OK, "filter loads with no_new_privs");
+	else
+		add(hc, "seccomp", CHECK_FAIL, "the filter does not load (kernel without "
+					       "CONFIG_SECCOMP_FILTER?)");
+}
+
+static void check_cgroups(struct hostcheck *hc)
+{
+	struct statfs sf;
+	if (statfs("/sys/fs/cgroup", &sf) < 0) {
+		add(hc, "cgroups", CHECK_WARN, "/sys/fs/cgroup: %s", strerror(errno));
+		return;
+	}
+	if (sf.f_type == CGROUP2_SUPER_MAGIC) {
+		add(hc, "cgroups", CHECK_OK, "cgroup v2 (unified)");
+		return;
+	}
+	struct statfs u;
+	bool hybrid = statfs("/sys/fs/cgroup/unified", &u) == 0 && u.f_type == CGROUP2_SUPER_MAGIC;
+	add(hc, "cgroups", CHECK_OK, "cgroup v1%s: memory, cpu, pids limits through v1",
+	    hybrid ? " (hybrid: the cgroup2 tree has no useful controllers)" : "");
+}
+
+static void check_network(struct hostcheck *hc)
+{
+	static const char *const dirs[] = {"/usr/bin", "/bin", "/usr/local/bin", NULL};
+	const char *found = NULL;
+	static const char *const tools[] = {"pasta", "slirp4netns", NULL};
+	char path[256];
+	for (size_t t = 0; tools[t] && !found; t++)
+		for (size_t d = 0; dirs[d] && !found; d++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], tools[t]);
+			if (access(path, X_OK) == 0)
+				found = tools[t];
+		}
+	if (!found) {
+		add(hc, "network nat", CHECK_WARN,
+		    "neither pasta nor slirp4netns is installed (`apt install passt`): "
+		    "only network modes none and host work");
+		return;
+	}
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		add(hc, "network nat", CHECK_WARN,
+		    "%s found, but /dev/net/tun: %s (ask the administrator to make it 0666, "
+		    "as most distributions ship it)",
+		    found, strerror(errno));
+		return;
+	}
+	close(fd);
+	add(hc, "network nat", CHECK_OK, "%s, /dev/net/tun usable", found);
+}
+
+static void check_landlock(struct hostcheck *hc)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 0)
+		add(hc, "Landlock", CHECK_WARN, "not available (%s)", strerror(errno));
+	else
+		add(hc, "Landlock", CHECK_OK, "ABI %ld", abi);
+}
+
+void hostcheck_run(struct hostcheck *hc, const char *scratch)
+{
+	memset(hc, 0, sizeof(*hc));
+	check_userns(hc, scratch);
+	check_apparmor(hc);
+	check_mount_api(hc);
+	check_seccomp(hc);
+	check_cgroups(hc);
+	check_network(hc);
+	check_landlock(hc);
+}
+
+bool hostcheck_ok(const struct hostcheck *hc)
+{
+	for (int i = 0; i < hc->n; i++)
+		if (hc->items[i].level == CHECK_FAIL)
+			return false;
+	return true;
+}
