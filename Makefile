@@ -26,6 +26,8 @@ PKG_orchestrator := jansson
 
 MODULES := orchestrator runtime sandbox rootfs config common
 
+.DEFAULT_GOAL := all
+
 pkg_cflags = $(if $(PKG_$(1)),$(shell pkg-config --cflags $(PKG_$(1))))
 pkg_libs   = $(if $(PKG_$(1)),$(shell pkg-config --libs $(PKG_$(1))))
 
@@ -36,10 +38,26 @@ $(BUILD)/$(1)/%.o: $(1)/%.c | $(BUILD)/$(1)
 	$$(CC) $$(CFLAGS_BASE) $$(call pkg_cflags,$(1)) $$(CFLAGS) -MMD -MP -c $$< -o $$@
 $(BUILD)/$(1):
 	mkdir -p $$@
-$(BUILD)/lib$(1).a: $$(OBJ_$(1))
-	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/lib$(1).a: $$(OBJ_$(1)) | $(BUILD)
+	rm -f $$@ && ar rcs $$@ $$(OBJ_$(1))
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
+
+# The default seccomp programs are built by libseccomp at build time and
+# compiled in (building them costs more than the rest of a sandbox start).
+GEN_SECCOMP_OBJS := $(BUILD)/sandbox/seccomp.o $(BUILD)/sandbox/seccomp_profile.o \
+	$(BUILD)/sandbox/caps.o $(OBJ_common)
+$(BUILD)/gen/seccomp_gen: sandbox/gen/seccomp_gen.c $(GEN_SECCOMP_OBJS) | $(BUILD)/gen
+	$(CC) $(CFLAGS_BASE) $(call pkg_cflags,sandbox) $(CFLAGS) -MMD -MP -o $@ $< \
+		$(GEN_SECCOMP_OBJS) $(LDFLAGS_BASE) $(call pkg_libs,sandbox)
+$(BUILD)/gen/seccomp_bpf.c: $(BUILD)/gen/seccomp_gen
+	$< $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/seccomp_bpf.o: $(BUILD)/gen/seccomp_bpf.c
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
+$(BUILD)/gen:
+	mkdir -p $@
+OBJ_sandbox += $(BUILD)/gen/seccomp_bpf.o
+$(BUILD)/libsandbox.a: $(BUILD)/gen/seccomp_bpf.o
 
 LIBS_ALL := $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))

@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "sandbox/caps.h"
 #include "sandbox/seccomp_profile.h"
+#include "sandbox/seccomp_bpf.h"
 
 /* In the tradition of the Docker/podman default profile: what ordinary
  * programs (shells, compilers, language runtimes, git, test suites, dev
@@ -210,26 +211,17 @@ static int finish(struct sbx_seccomp *ret, scmp_filter_ctx ctx, struct sbx_err *
 	return 0;
 }
 
-int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret, struct sbx_err *err)
+int seccomp_build_policy(bool nested, struct sbx_seccomp *ret, struct sbx_err *err)
 {
 	memset(ret, 0, sizeof(*ret));
-	if (spec->seccomp == SBX_SECCOMP_UNCONFINED)
-		return 0;
-	scmp_filter_ctx ctx;
-	int r;
-	if (spec->seccomp == SBX_SECCOMP_FILE) {
-		r = seccomp_profile_build(spec->seccomp_file, spec->caps, &ctx, err);
-		if (r < 0)
-			return r;
-		return finish(ret, ctx, err);
-	}
-	r = build_allow_list(spec->nested, &ctx, err);
+	scmp_filter_ctx ctx = NULL;
+	int r = build_allow_list(nested, &ctx, err);
 	if (r < 0)
 		return r;
 	r = finish(ret, ctx, err);
 	if (r < 0)
 		return r;
-	r = build_arg_checks(spec->nested, &ctx, err);
+	r = build_arg_checks(nested, &ctx, err);
 	if (r < 0)
 		goto fail;
 	r = finish(ret, ctx, err);
@@ -239,6 +231,42 @@ int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret,
 fail:
 	seccomp_filter_free(ret);
 	return r;
+}
+
+/* The default and nested policies, compiled at build time (build/gen,
+ * from seccomp_build_policy() by sandbox/gen/seccomp_gen.c): building
+ * them with libseccomp costs ~4 ms, more than the whole rest of a start. */
+static int builtin_policy(bool nested, struct sbx_seccomp *ret, struct sbx_err *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	const struct sbx_bpf_prog *progs = seccomp_builtin[nested ? 1 : 0];
+	for (int i = 0; i < SBX_SECCOMP_MAX_PROGS && progs[i].len; i++) {
+		size_t size = progs[i].len * sizeof(struct sock_filter);
+		struct sock_filter *copy = malloc(size);
+		if (!copy) {
+			seccomp_filter_free(ret);
+			return sbx_fail(err, ENOMEM, "seccomp filter");
+		}
+		memcpy(copy, progs[i].insns, size);
+		ret->progs[i] = (struct sock_fprog){.len = progs[i].len, .filter = copy};
+		ret->n++;
+	}
+	return 0;
+}
+
+int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret, struct sbx_err *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (spec->seccomp == SBX_SECCOMP_UNCONFINED)
+		return 0;
+	if (spec->seccomp == SBX_SECCOMP_FILE) {
+		void *ctx = NULL;
+		int r = seccomp_profile_build(spec->seccomp_file, spec->caps, &ctx, err);
+		if (r < 0)
+			return r;
+		return finish(ret, ctx, err);
+	}
+	return builtin_policy(spec->nested, ret, err);
 }
 
 void seccomp_filter_free(struct sbx_seccomp *s)

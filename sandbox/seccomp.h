@@ -17,6 +17,7 @@
 #define SBX_SANDBOX_SECCOMP_H
 
 #include <linux/filter.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -33,6 +34,11 @@ struct sbx_seccomp {
  * nothing for unconfined).  Errors in a profile name the file and entry. */
 int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret, struct sbx_err *err);
 void seccomp_filter_free(struct sbx_seccomp *s);
+
+/* Build the default (nested false) or --nested policy with libseccomp.
+ * seccomp_filter_prepare() uses the same programs compiled in at build
+ * time; this is the generator's and the tests' way to them. */
+int seccomp_build_policy(bool nested, struct sbx_seccomp *ret, struct sbx_err *err);
 
 /* In the sandbox's init (async-signal-safe): load every program. */
 int seccomp_filter_child(const struct sbx_seccomp *s, struct sbx_err *err);

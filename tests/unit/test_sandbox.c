@@ -218,6 +218,28 @@ static void test_seccomp_default_filter(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+/* The programs compiled in at build time are what libseccomp builds now. */
+static void test_seccomp_builtin_matches_libseccomp(void **state)
+{
+	struct sbx_err err = {0};
+	for (int nested = 0; nested < 2; nested++) {
+		struct sbx_spec spec;
+		memset(&spec, 0, sizeof(spec));
+		spec.nested = nested;
+		struct sbx_seccomp built, fresh;
+		assert_int_equal(seccomp_filter_prepare(&spec, &built, &err), 0);
+		assert_int_equal(seccomp_build_policy(nested, &fresh, &err), 0);
+		assert_int_equal(built.n, fresh.n);
+		for (int i = 0; i < built.n; i++) {
+			assert_int_equal(built.progs[i].len, fresh.progs[i].len);
+			assert_memory_equal(built.progs[i].filter, fresh.progs[i].filter,
+					    built.progs[i].len * sizeof(struct sock_filter));
+		}
+		seccomp_filter_free(&built);
+		seccomp_filter_free(&fresh);
+	}
+}
+
 static void test_seccomp_profile_errors(void **state)
 {
 	char path[] = "/tmp/trimo-unit-profile-XXXXXX";
@@ -251,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_caps),		  cmocka_unit_test(test_mount_path_ok),
 		cmocka_unit_test(test_resolve_stays_in_root),
 		cmocka_unit_test(test_seccomp_default_filter),
+		cmocka_unit_test(test_seccomp_builtin_matches_libseccomp),
 		cmocka_unit_test(test_seccomp_profile_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
