@@ -354,6 +354,11 @@ static int set_value(struct cfg_parser *p, const struct cfg_section *s, const st
 		return 0;
 	}
 	r = set_typed(p, k, key_field(p, s, k), value);
+	if (r < 0 && r != -ENOMEM) {
+		/* out of range is bad content too: one errno for every config error */
+		p->err->errnum = EINVAL;
+		return -EINVAL;
+	}
 	if (r < 0)
 		return r;
 	unsigned *mask = set_mask(p, s);

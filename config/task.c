@@ -664,7 +664,7 @@ static int finish_network(struct cfg_parser *p, struct task_build *b)
 {
 	const struct sbx_cfg_network *net = &b->cfg.network;
 	const char *mode = mode_choices[net->mode];
-	if (net->n_publish && net->mode != SBX_NET_NAT) {
+	if (b->n_publish && net->mode != SBX_NET_NAT) {
 		cfg_locate(p, "network", "publish");
 		return cfg_fail(p, "needs mode = nat (mode is %s)", mode);
 	}
@@ -672,7 +672,7 @@ static int finish_network(struct cfg_parser *p, struct task_build *b)
 		cfg_locate(p, "network", "allow_host_loopback");
 		return cfg_fail(p, "needs mode = nat (mode is %s)", mode);
 	}
-	if (net->n_allow && net->mode == SBX_NET_HOST) {
+	if (b->n_allow && net->mode == SBX_NET_HOST) {
 		cfg_locate(p, "network", "allow");
 		return cfg_fail(p, "cannot filter mode = host (use none or nat)");
 	}
