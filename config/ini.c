@@ -549,7 +549,7 @@ static int prepare_line(struct cfg_parser *p, const char *line, const char *eol,
 	const char *s = lskip(line, eol), *e = rskip(s, eol);
 	p->continuation = false;
 	if (s == e || *s == ';' || *s == '#') {
-		out[0] = '\0'; /* blank or comment: nothing for inih to do */
+		memcpy(out, "\n", 2); /* blank or comment: nothing for inih to do */
 		return 0;
 	}
 	if (has_ctrl_range(s, e))

@@ -928,6 +928,24 @@ static void test_file_errors(void **state)
 	assert_int_equal(config_parse_task("dir.ini", NULL, &cfg, &err), -EISDIR);
 	assert_string_equal(err.msg, "read 'dir.ini': Is a directory");
 
+	/* a task file is at most SBX_CONFIG_FILE_MAX bytes */
+	char *big = malloc(SBX_CONFIG_FILE_MAX + 2);
+	memset(big, ';', SBX_CONFIG_FILE_MAX + 1);
+	big[SBX_CONFIG_FILE_MAX + 1] = '\0';
+	write_file("big.ini", big);
+	assert_int_equal(config_parse_task("big.ini", NULL, &cfg, &err), -EFBIG);
+	assert_string_equal(err.msg, "read 'big.ini': larger than 1048576 bytes");
+
+	/* an inline prompt has the limit of prompt_file */
+	size_t n = strlen(MIN "[task]\nprompt = ");
+	memcpy(big, MIN "[task]\nprompt = ", n);
+	memset(big + n, 'x', SBX_PROMPT_MAX + 1);
+	strcpy(big + n + SBX_PROMPT_MAX + 1, "\n");
+	parse_fails(big, NULL,
+	            "task.ini:6: [task] prompt: longer than 127 KiB (the most $TRIMO_PROMPT can "
+	            "carry)");
+	free(big);
+
 	/* a path given absolute keeps its own name in messages */
 	write_file("abs.ini", "[task]\nbad = 1\n");
 	char path[PATH_MAX + 16], msg[PATH_MAX + 128];
@@ -990,6 +1008,8 @@ static void test_parse_limit(void **state)
 	assert_int_equal(l.memory, 64ULL << 20); /* untouched on failure */
 	assert_int_equal(config_parse_limit(&l, "oom_kill", "all", "--oom-kill", &err), -EINVAL);
 	assert_string_equal(err.msg, "--oom-kill: 'all' is not accepted (process or group)");
+	assert_int_equal(config_parse_limit(&l, "pids", "0", "--pids", &err), -EINVAL);
+	assert_string_equal(err.msg, "--pids: 0 is out of range (1 to 4194304)");
 	assert_int_equal(config_parse_limit(&l, "enabled", "no", "--no-limits", &err), 0);
 	assert_false(l.enabled);
 	assert_int_equal(config_parse_limit(&l, "memory", "", "--memory", &err), 0);
@@ -997,6 +1017,37 @@ static void test_parse_limit(void **state)
 }
 
 /* ---- the user config ---- */
+
+static void test_env_from_process(void **state)
+{
+	struct sbx_config_env env;
+	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	setenv("HOME", "/home/test", 1);
+	setenv("XDG_CONFIG_HOME", "/c", 1);
+	setenv("XDG_STATE_HOME", "/s", 1);
+	setenv("XDG_DATA_HOME", "/d", 1);
+	setenv("TRIMO_SBX_CONFIG", "/t.ini", 1);
+	config_env_from_process(&env);
+	assert_int_equal(env.euid, geteuid());
+	assert_string_equal(env.home, "/home/test");
+	assert_string_equal(env.xdg_config_home, "/c");
+	assert_string_equal(env.xdg_state_home, "/s");
+	assert_string_equal(env.xdg_data_home, "/d");
+	assert_string_equal(env.config_file, "/t.ini");
+	assert_true(env.online_cpus >= 1);
+	unsetenv("TRIMO_SBX_CONFIG");
+	unsetenv("XDG_CONFIG_HOME");
+	config_env_from_process(&env);
+	assert_null(env.config_file);
+	assert_null(env.xdg_config_home);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("XDG_DATA_HOME");
+	if (home)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	free(home);
+}
 
 static const struct sbx_config_env user_env = {
     .euid = 1000,
@@ -1286,6 +1337,7 @@ int main(void)
 	    T(test_file_errors),
 	    T(test_merge_limits),
 	    T(test_parse_limit),
+	    T(test_env_from_process),
 	    T(test_user_path),
 	    T(test_user_defaults),
 	    T(test_user_file),
