@@ -103,6 +103,13 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) integration
+	@if command -v qemu-system-x86_64 >/dev/null; then $(MAKE) check-vm; \
+	else echo "check-vm skipped: qemu-system-x86_64 not installed"; fi
+
+# The cgroup v2 tests in a qemu guest that boots Debian's own kernel (this
+# host is hybrid v1); see tests/vm/README.md.  VM_PYTEST_ARGS go to pytest.
+check-vm: all $(if $(wildcard tests/probe.c),$(BUILD)/probe)
+	tests/vm/run --timeout 600 --user "$${TRIMO_TEST_USER:-trimo-test}" -- sh tests/vm/check $(VM_PYTEST_ARGS)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -122,5 +129,5 @@ clean:
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
 
-.PHONY: all deps unit integration check asan demo bench format clean
+.PHONY: all deps unit integration check check-vm asan demo bench format clean
 .SECONDARY:
