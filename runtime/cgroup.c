@@ -271,11 +271,20 @@ int cgroup_oom_event(struct sbx_cgroup *cg, uint64_t *ret_new_kills, struct sbx_
 			events += *(uint64_t *)buf;
 	}
 	uint64_t count = oom_kill_count(cg, events);
+	/* The v1 eventfd ticks when the OOM killer is invoked, a moment before
+	 * its victim is counted (measured: the counter still showed 0 on
+	 * wakeup).  Give it up to 100 ms. */
+	for (int i = 0; events && count <= cg->oom_kills_seen && i < 20; i++) {
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+		count = oom_kill_count(cg, 0);
+	}
 	uint64_t fresh = count > cg->oom_kills_seen ? count - cg->oom_kills_seen : 0;
 	cg->oom_kills_seen = count > cg->oom_kills_seen ? count : cg->oom_kills_seen;
 	*ret_new_kills = fresh;
-	/* v1 has no memory.oom.group: the whole leaf goes, as on v2 */
-	if (fresh && cg->version == SBX_CGROUP_V1 && cg->limits.oom_group)
+	/* v1 has no memory.oom.group: the whole leaf goes, as on v2.  An OOM
+	 * in the leaf is reason enough, counted or not. */
+	if ((fresh || events) && cg->version == SBX_CGROUP_V1 && cg->limits.oom_group)
 		return cgroup_kill(cg, err);
 	return 0;
 }

@@ -360,6 +360,22 @@ static void call_fake(void (*fn)(int, const char *, void *), int fd, const char 
 		fn(fd, path, data);
 }
 
+bool cg_is_our_leaf_name(const char *name)
+{
+	if (!sbx_str_has_prefix(name, SBX_CGROUP_PREFIX))
+		return false;
+	const char *rest = name + strlen(SBX_CGROUP_PREFIX);
+	if (sbx_str_has_prefix(rest, "runner-")) {
+		rest += strlen("runner-");
+		return *rest && strspn(rest, "0123456789") == strlen(rest);
+	}
+	/* trimo-<name>-<8 hex>, as cg_leaf_name makes them */
+	size_t n = strlen(rest);
+	if (n < 10 || rest[n - 9] != '-')
+		return false;
+	return strspn(rest + n - 8, "0123456789abcdef") == 8;
+}
+
 void cg_sweep_stale(const struct sbx_cgroup_host *host, int parentfd, const char *parent_path)
 {
 	int dfd = openat(parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -372,7 +388,7 @@ void cg_sweep_stale(const struct sbx_cgroup_host *host, int parentfd, const char
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (!sbx_str_has_prefix(de->d_name, SBX_CGROUP_PREFIX))
+		if (!cg_is_our_leaf_name(de->d_name))
 			continue;
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;

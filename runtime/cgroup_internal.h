@@ -82,6 +82,9 @@ bool cg_has_file(int dirfd, const char *file);
  * why (for the error message) when not. */
 bool cg_delegated_to(int dirfd, const char *where, uid_t uid, char *why, size_t why_size);
 
+/* trimo-<name>-<8 hex> or trimo-runner-<pid>: the names we create.  An
+ * admin's "trimo-ci" or "trimo-1000" never matches. */
+bool cg_is_our_leaf_name(const char *name);
 /* Remove empty trimo-* cgroups under parentfd whose creator is gone (their
  * directory flock is free).  Never recursive, never anything else. */
 void cg_sweep_stale(const struct sbx_cgroup_host *host, int parentfd, const char *parent_path);

@@ -929,12 +929,12 @@ static void test_v1_rootless(void **state)
 	static const char *const c[] = {"memory", "cpu", "cpuacct", "pids"};
 	for (size_t i = 0; i < 4; i++) {
 		char rel[64];
-		snprintf(rel, sizeof(rel), "%s/trimo-%u", c[i], getuid());
+		snprintf(rel, sizeof(rel), "%s/trimo.user-%u", c[i], getuid());
 		mkdirs(fk.root, rel);
 		put(path2(fk.root, rel), "cgroup.procs", "");
 	}
 	char parent[32];
-	snprintf(parent, sizeof(parent), "trimo-%u", getuid());
+	snprintf(parent, sizeof(parent), "trimo.user-%u", getuid());
 	assert_int_equal(cgroup_create(&fk.host, parent, "hog", &l, &cg, &err), 0);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/memory/%s", fk.root, parent);
@@ -954,9 +954,12 @@ static void test_stale_cleanup(void **state)
 	mkdirs(fk.root, "cg2/trimo.slice/trimo-old-deadbeef");  /* crashed: goes */
 	mkdirs(fk.root, "cg2/trimo.slice/trimo-busy-00000001"); /* still has tasks */
 	put(path2(slice, "trimo-busy-00000001"), "cgroup.procs", "77\n");
-	mkdirs(fk.root, "cg2/trimo.slice/trimo-live-00000002"); /* its runner lives */
-	mkdirs(fk.root, "cg2/trimo.slice/other");               /* not ours */
-	mkdirs(fk.root, "cg2/trimo.slice/trimo-nested/child");  /* has a child */
+	mkdirs(fk.root, "cg2/trimo.slice/trimo-live-00000002");         /* its runner lives */
+	mkdirs(fk.root, "cg2/trimo.slice/other");                       /* not ours */
+	mkdirs(fk.root, "cg2/trimo.slice/trimo-nested-0000000a/child"); /* has a child */
+	mkdirs(fk.root, "cg2/trimo.slice/trimo-1000");                  /* an admin's name */
+	mkdirs(fk.root, "cg2/trimo.slice/trimo-ci-agents");             /* an admin's name */
+	mkdirs(fk.root, "cg2/trimo.slice/trimo-runner-77");             /* a dead runner's */
 	put(slice, "trimo-file", "");
 	int lockfd = open(path2(slice, "trimo-live-00000002"), O_RDONLY | O_DIRECTORY);
 	assert_true(lockfd >= 0);
@@ -972,7 +975,10 @@ static void test_stale_cleanup(void **state)
 	assert_true(exists(slice, "trimo-busy-00000001"));
 	assert_true(exists(slice, "trimo-live-00000002"));
 	assert_true(exists(slice, "other"));
-	assert_true(exists(slice, "trimo-nested/child"));
+	assert_true(exists(slice, "trimo-nested-0000000a/child"));
+	assert_true(exists(slice, "trimo-1000"));
+	assert_true(exists(slice, "trimo-ci-agents"));
+	assert_false(exists(slice, "trimo-runner-77"));
 	assert_true(exists(slice, "trimo-file"));
 	/* our own live leaf is locked: another create does not sweep it */
 	struct sbx_cgroup *cg2 = NULL;
@@ -997,6 +1003,25 @@ static pid_t spawn_sleeper(void)
 }
 
 /* Only the pids listed in our leaf die; a process outside it lives. */
+static void test_leaf_names(void **state)
+{
+	char name[64];
+	cg_leaf_name("JWT auth/../x", name, sizeof(name));
+	assert_int_equal(strlen(name), strlen("trimo-jwt-auth----x-") + 8);
+	assert_memory_equal(name, "trimo-jwt-auth----x-", 20);
+	assert_true(cg_is_our_leaf_name(name));
+	cg_leaf_name("", name, sizeof(name));
+	assert_memory_equal(name, "trimo-sandbox-", 14);
+	assert_true(cg_is_our_leaf_name("trimo-a-0123abcd"));
+	assert_true(cg_is_our_leaf_name("trimo-runner-4242"));
+	assert_false(cg_is_our_leaf_name("trimo-runner-"));
+	assert_false(cg_is_our_leaf_name("trimo-1000"));
+	assert_false(cg_is_our_leaf_name("trimo-12345678"));
+	assert_false(cg_is_our_leaf_name("trimo-a-0123ABCD"));
+	assert_false(cg_is_our_leaf_name("trimo.slice"));
+	assert_false(cg_is_our_leaf_name("user-0123abcd"));
+}
+
 static void test_kill_only_leaf(void **state)
 {
 	struct fake fk;
@@ -1097,6 +1122,7 @@ int main(void)
 	    cmocka_unit_test(test_v1_no_memsw_swap_on),
 	    cmocka_unit_test(test_v1_rootless),
 	    cmocka_unit_test(test_stale_cleanup),
+	    cmocka_unit_test(test_leaf_names),
 	    cmocka_unit_test(test_kill_only_leaf),
 	    cmocka_unit_test(test_unlimited),
 	    cmocka_unit_test(test_no_memory_controller),
