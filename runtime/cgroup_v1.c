@@ -84,13 +84,13 @@ static int rootless_error(const struct sbx_cgroup *cg, const struct cg_hosttab *
 		snprintf(base, sizeof(base), "%s", dirname(tmp));
 	}
 	unsigned uid = (unsigned)cg->host.uid;
-	return sbx_failx(err, EACCES,
-	                 "cgroup v1: no cgroup writable by uid %u for %s. Fix: an admin "
-	                 "delegates one per controller: `for c in memory cpu cpuacct pids; do "
-	                 "d=%s/$c/trimo-%u; mkdir $d && chown %u $d $d/cgroup.procs; done` and "
-	                 "you set [cgroups] parent = trimo-%u; or --no-limits. (%s)",
-	                 uid, cg_mask_names(missing, names, sizeof(names)), base, uid, uid, uid,
-	                 why);
+	return sbx_failx(
+	    err, EACCES,
+	    "cgroup v1: no cgroup writable by uid %u for %s. Fix: an admin "
+	    "delegates one per controller: `for c in memory cpu cpuacct pids; do "
+	    "d=%s/$c/trimo.user-%u; mkdir $d && chown %u $d $d/cgroup.procs; done` and "
+	    "you set [cgroups] parent = trimo.user-%u; or --no-limits. (%s)",
+	    uid, cg_mask_names(missing, names, sizeof(names)), base, uid, uid, uid, why);
 }
 
 static int make_leaves(struct sbx_cgroup *cg, const struct cg_hosttab *tab, const char *parent,

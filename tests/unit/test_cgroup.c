@@ -910,13 +910,14 @@ static void test_v1_rootless(void **state)
 	assert_null(cg);
 	unsigned u = getuid() + 1000;
 	char want[2048];
-	snprintf(want, sizeof(want),
-	         "cgroup v1: no cgroup writable by uid %u for memory cpu pids. Fix: an admin "
-	         "delegates one per controller: `for c in memory cpu cpuacct pids; do "
-	         "d=%s/$c/trimo-%u; mkdir $d && chown %u $d $d/cgroup.procs; done` and you set "
-	         "[cgroups] parent = trimo-%u; or --no-limits. (%s/memory/process_api/6c9d is "
-	         "owned by uid %u, not %u)",
-	         u, fk.root, u, u, u, fk.root, getuid(), u);
+	snprintf(
+	    want, sizeof(want),
+	    "cgroup v1: no cgroup writable by uid %u for memory cpu pids. Fix: an admin "
+	    "delegates one per controller: `for c in memory cpu cpuacct pids; do "
+	    "d=%s/$c/trimo.user-%u; mkdir $d && chown %u $d $d/cgroup.procs; done` and you set "
+	    "[cgroups] parent = trimo.user-%u; or --no-limits. (%s/memory/process_api/6c9d is "
+	    "owned by uid %u, not %u)",
+	    u, fk.root, u, u, u, fk.root, getuid(), u);
 	want[SBX_ERR_MSG_MAX - 1] = '\0';
 	assert_string_equal(err.msg, want);
 	/* nothing was created anywhere */
