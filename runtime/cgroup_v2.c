@@ -270,6 +270,18 @@ static int pick_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const stru
 		return r;
 	if (!host->rootless)
 		return root_parent(host, m, path + strlen(m->point), ret_fd, ret_path, err);
+	/* v2 lets an unprivileged process move a task only when it may write
+	 * cgroup.procs of the common ancestor of both cgroups: the sandbox can
+	 * enter the leaf only if we already live inside the delegated parent. */
+	char own[PATH_MAX];
+	size_t plen = strlen(path);
+	if (!tab->have_v2_path || cg_host_path(m, tab->v2_path, own, sizeof(own)) < 0 ||
+	    strncmp(own, path, plen) || (own[plen] && own[plen] != '/'))
+		return sbx_failx(err, EACCES,
+		                 "cgroup v2: [cgroups] parent '%s' is delegated, but this process "
+		                 "runs outside it (in %s): start trimo-sbx inside the delegated "
+		                 "cgroup (cgroup v2 moves processes only within a delegation)",
+		                 parent, tab->v2_path);
 	r = prepare_delegated(host, m, path, ret_fd, why, sizeof(why));
 	if (r < 0)
 		return sbx_failx(err, -r,

@@ -164,6 +164,11 @@ static void fake_mkdir(int dirfd, const char *path, void *data)
 		put(path, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
 		put(path, "memory.swappiness", "60\n");
 		put(path, "cgroup.event_control", "");
+	} else if (strstr(path, "/cpu,cpuacct/")) {
+		put(path, "cpu.cfs_period_us", "100000\n");
+		put(path, "cpu.cfs_quota_us", "-1\n");
+		put(path, "cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
+		put(path, "cpuacct.usage", "0\n");
 	} else if (strstr(path, "/cpuacct/")) {
 		put(path, "cpuacct.usage", "0\n");
 	} else if (strstr(path, "/cpu/")) {
@@ -710,6 +715,16 @@ static void test_v2_config_parent(void **state)
 	struct sbx_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
+	/* outside the delegated parent we could never move the sandbox in */
+	assert_int_equal(cgroup_create(&fk.host, "/ci/agents", "x", &l, &cg, &err), -EACCES);
+	assert_string_equal(
+	    err.msg, "cgroup v2: [cgroups] parent '/ci/agents' is delegated, but this "
+	             "process runs outside it (in /user.slice/user-1000.slice/session-1.scope): "
+	             "start trimo-sbx inside the delegated cgroup (cgroup v2 moves processes "
+	             "only within a delegation)");
+	/* the admin started our shell in a child of it */
+	delegate(&fk, "ci/agents/shell", "100\n4242\n");
+	putf(fk.proc_cgroup, "0::/ci/agents/shell\n");
 	assert_int_equal(cgroup_create(&fk.host, "/ci/agents", "x", &l, &cg, &err), 0);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/cg2/ci/agents", fk.root);
@@ -866,6 +881,46 @@ static void test_v1_hybrid_memsw(void **state)
 	assert_int_equal(cgroup_destroy(&cg, &err), 0);
 	for (size_t i = 0; i < 4; i++)
 		assert_int_equal(access(want_paths[i], F_OK), -1);
+	fake_fini(&fk);
+}
+
+/* The classic v1 layout: cpu and cpuacct co-mounted share one leaf. */
+static void test_v1_comounted(void **state)
+{
+	struct fake fk;
+	fake_init(&fk, true);
+	mkdirs(fk.root, "cpu,cpuacct/user.slice");
+	char mi[PATH_MAX * 4];
+	snprintf(mi, sizeof(mi),
+	         "32 31 0:29 / %s/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+	         "35 31 0:32 / %s/memory rw,relatime - cgroup cgroup rw,memory\n"
+	         "39 31 0:36 / %s/pids rw,relatime - cgroup cgroup rw,pids\n",
+	         fk.root, fk.root, fk.root);
+	putf(fk.mountinfo, mi);
+	putf(fk.proc_cgroup, "8:pids:/\n4:memory:/process_api/6c9d\n2:cpu,cpuacct:/user.slice\n");
+	struct sbx_err err = {0};
+	struct sbx_limits l;
+	limits_64m(&l);
+	struct sbx_cgroup *cg = NULL;
+	assert_int_equal(cgroup_create(&fk.host, NULL, "c", &l, &cg, &err), 0);
+	struct sbx_cgroup_mount m[8];
+	assert_int_equal(cgroup_v1_mounts(cg, m, 8), 3);
+	assert_string_equal(m[0].name, "memory");
+	assert_string_equal(m[1].name, "cpu,cpuacct");
+	assert_string_equal(m[2].name, "pids");
+	char want[PATH_MAX];
+	snprintf(want, sizeof(want), "%s/cpu,cpuacct/user.slice/", fk.root);
+	assert_true(sbx_str_has_prefix(m[1].host_path, want));
+	assert_string_equal(get(m[1].host_path, "cpu.cfs_quota_us"), "150000");
+	put(m[1].host_path, "cpuacct.usage", "7000\n");
+	struct sbx_cgroup_stats s;
+	assert_int_equal(cgroup_stats(cg, &s, &err), 0);
+	assert_int_equal(s.cpu_usec, 7);
+	assert_int_equal(cgroup_attach(cg, 55, &err), 0);
+	assert_string_equal(get(m[1].host_path, "cgroup.procs"), "55");
+	for (size_t i = 0; i < 3; i++)
+		put(m[i].host_path, "cgroup.procs", "");
+	assert_int_equal(cgroup_destroy(&cg, &err), 0);
 	fake_fini(&fk);
 }
 
@@ -1120,6 +1175,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_config_parent),
 	    cmocka_unit_test(test_v2_swap_and_peak),
 	    cmocka_unit_test(test_v1_hybrid_memsw),
+	    cmocka_unit_test(test_v1_comounted),
 	    cmocka_unit_test(test_v1_no_memsw_swap_on),
 	    cmocka_unit_test(test_v1_rootless),
 	    cmocka_unit_test(test_stale_cleanup),
