@@ -222,11 +222,16 @@ static int fake_scope(const char *unit, pid_t pid, void *data, struct sbx_err *e
 	return 0;
 }
 
+/* The fake tree of the running test, removed by the teardown even when an
+ * assertion failed half-way. */
+static char current_root[64];
+
 static void fake_init(struct fake *fk, bool v1)
 {
 	memset(fk, 0, sizeof(*fk));
 	snprintf(fk->root, sizeof(fk->root), "/tmp/trimo-cgtest-XXXXXX");
 	assert_non_null(mkdtemp(fk->root));
+	memcpy(current_root, fk->root, sizeof(current_root));
 	snprintf(fk->mountinfo, sizeof(fk->mountinfo), "%s/mountinfo", fk->root);
 	snprintf(fk->proc_cgroup, sizeof(fk->proc_cgroup), "%s/proc-cgroup", fk->root);
 	snprintf(fk->meminfo, sizeof(fk->meminfo), "%s/meminfo", fk->root);
@@ -289,6 +294,17 @@ static void fake_fini(struct fake *fk)
 {
 	struct sbx_err err = {0};
 	sbx_rm_rf_at(AT_FDCWD, fk->root, &err);
+	current_root[0] = '\0';
+}
+
+static int remove_fake(void **state)
+{
+	if (current_root[0]) {
+		struct sbx_err err = {0};
+		sbx_rm_rf_at(AT_FDCWD, current_root, &err);
+		current_root[0] = '\0';
+	}
+	return 0;
 }
 
 /* The single trimo-* entry below dir (asserts there is exactly one). */
@@ -1159,30 +1175,56 @@ static void test_no_memory_controller(void **state)
 	fake_fini(&fk);
 }
 
+/* The real sd-bus path, as far as a machine without a user bus goes: the
+ * reasons end up in the combined message, so they must be plain. */
+static void test_systemd_no_bus(void **state)
+{
+	struct sbx_err err = {0};
+	char *saved_rt = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
+	char *saved_bus =
+	    getenv("DBUS_SESSION_BUS_ADDRESS") ? strdup(getenv("DBUS_SESSION_BUS_ADDRESS")) : NULL;
+	unsetenv("DBUS_SESSION_BUS_ADDRESS");
+	unsetenv("XDG_RUNTIME_DIR");
+	assert_true(cgroup_systemd_start_scope("trimo-x-00000000.scope", getpid(), NULL, &err) < 0);
+	assert_string_equal(err.msg, "no user bus (XDG_RUNTIME_DIR is not set: no login session)");
+	setenv("XDG_RUNTIME_DIR", "/nonexistent-trimo-test", 1);
+	assert_true(cgroup_systemd_start_scope("trimo-x-00000000.scope", getpid(), NULL, &err) < 0);
+	assert_string_equal(
+	    err.msg, "no user bus at /nonexistent-trimo-test/bus: No such file or directory");
+	unsetenv("XDG_RUNTIME_DIR");
+	if (saved_rt)
+		setenv("XDG_RUNTIME_DIR", saved_rt, 1);
+	if (saved_bus)
+		setenv("DBUS_SESSION_BUS_ADDRESS", saved_bus, 1);
+	free(saved_rt);
+	free(saved_bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_cpus),
-	    cmocka_unit_test(test_parse_sizes),
-	    cmocka_unit_test(test_limits_validate),
-	    cmocka_unit_test(test_v1_memory_order),
-	    cmocka_unit_test(test_mountinfo_parsing),
-	    cmocka_unit_test(test_v2_root),
-	    cmocka_unit_test(test_v2_root_enabled_and_missing),
-	    cmocka_unit_test(test_v2_delegated),
-	    cmocka_unit_test(test_v2_scope),
-	    cmocka_unit_test(test_v2_nothing_writable),
-	    cmocka_unit_test(test_v2_config_parent),
-	    cmocka_unit_test(test_v2_swap_and_peak),
-	    cmocka_unit_test(test_v1_hybrid_memsw),
-	    cmocka_unit_test(test_v1_comounted),
-	    cmocka_unit_test(test_v1_no_memsw_swap_on),
-	    cmocka_unit_test(test_v1_rootless),
-	    cmocka_unit_test(test_stale_cleanup),
-	    cmocka_unit_test(test_leaf_names),
-	    cmocka_unit_test(test_kill_only_leaf),
-	    cmocka_unit_test(test_unlimited),
-	    cmocka_unit_test(test_no_memory_controller),
+	    cmocka_unit_test_teardown(test_parse_cpus, remove_fake),
+	    cmocka_unit_test_teardown(test_parse_sizes, remove_fake),
+	    cmocka_unit_test_teardown(test_limits_validate, remove_fake),
+	    cmocka_unit_test_teardown(test_v1_memory_order, remove_fake),
+	    cmocka_unit_test_teardown(test_mountinfo_parsing, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_root, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_root_enabled_and_missing, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_delegated, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_scope, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_nothing_writable, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_config_parent, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_swap_and_peak, remove_fake),
+	    cmocka_unit_test_teardown(test_v1_hybrid_memsw, remove_fake),
+	    cmocka_unit_test_teardown(test_v1_comounted, remove_fake),
+	    cmocka_unit_test_teardown(test_v1_no_memsw_swap_on, remove_fake),
+	    cmocka_unit_test_teardown(test_v1_rootless, remove_fake),
+	    cmocka_unit_test_teardown(test_stale_cleanup, remove_fake),
+	    cmocka_unit_test_teardown(test_leaf_names, remove_fake),
+	    cmocka_unit_test_teardown(test_kill_only_leaf, remove_fake),
+	    cmocka_unit_test_teardown(test_unlimited, remove_fake),
+	    cmocka_unit_test_teardown(test_no_memory_controller, remove_fake),
+	    cmocka_unit_test_teardown(test_systemd_no_bus, remove_fake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
