@@ -21,7 +21,7 @@ PKG_common       :=
 PKG_config       := inih
 PKG_rootfs       := libarchive jansson
 PKG_sandbox      := libseccomp libcap jansson
-PKG_runtime      :=
+PKG_runtime      := libsystemd
 PKG_orchestrator := jansson
 
 MODULES := orchestrator runtime sandbox rootfs config common
