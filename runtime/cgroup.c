@@ -30,7 +30,7 @@ void cgroup_host_default(struct sbx_cgroup_host *host)
 }
 
 static struct sbx_cgroup *cg_new(const struct sbx_cgroup_host *host,
-                                 const struct sbx_limits *limits)
+                                 const struct sbx_cgroup_limits *limits)
 {
 	struct sbx_cgroup *cg = calloc(1, sizeof(*cg));
 	if (!cg)
@@ -57,7 +57,7 @@ static enum sbx_cgroup_version pick_version(const struct cg_hosttab *tab)
 }
 
 int cgroup_create(const struct sbx_cgroup_host *host, const char *parent, const char *name,
-                  const struct sbx_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err)
+                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err)
 {
 	int r = cgroup_limits_validate(limits, err);
 	if (r < 0)
@@ -106,7 +106,7 @@ const char *cgroup_warning(const struct sbx_cgroup *cg)
 	return cg->warning[0] ? cg->warning : NULL;
 }
 
-const struct sbx_limits *cgroup_limits(const struct sbx_cgroup *cg)
+const struct sbx_cgroup_limits *cgroup_limits(const struct sbx_cgroup *cg)
 {
 	return &cg->limits;
 }
@@ -154,7 +154,7 @@ int cgroup_attach(struct sbx_cgroup *cg, pid_t pid, struct sbx_err *err)
 int cgroup_set_memory(struct sbx_cgroup *cg, uint64_t memory, bool swap_set, uint64_t swap,
                       struct sbx_err *err)
 {
-	struct sbx_limits l = cg->limits;
+	struct sbx_cgroup_limits l = cg->limits;
 	l.memory = memory;
 	l.memory_swap_set = swap_set;
 	l.memory_swap = swap;

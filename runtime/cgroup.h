@@ -49,7 +49,7 @@
 /* Every cgroup trimo-sbx creates starts with this; stale ones are found by it. */
 #define SBX_CGROUP_PREFIX "trimo-"
 
-struct sbx_limits {
+struct sbx_cgroup_limits {
 	bool unlimited;        /* --no-limits / limits = off: no cgroup at all */
 	uint64_t memory;       /* bytes, or SBX_LIMIT_MAX */
 	bool memory_swap_set;  /* false: no swap at all for a capped sandbox */
@@ -60,10 +60,10 @@ struct sbx_limits {
 };
 
 /* memory max, swap unset, no CPU cap, pids SBX_PIDS_DEFAULT, oom_group off. */
-void cgroup_limits_init(struct sbx_limits *l);
+void cgroup_limits_init(struct sbx_cgroup_limits *l);
 
 /* Consistency of a filled struct: memory_swap needs memory. */
-int cgroup_limits_validate(const struct sbx_limits *l, struct sbx_err *err);
+int cgroup_limits_validate(const struct sbx_cgroup_limits *l, struct sbx_err *err);
 
 /* Parsers for user text; `what` names the option in the message ("--cpus",
  * "[limits] cpus").  Untouched *ret on failure. */
@@ -131,7 +131,7 @@ void cgroup_host_default(struct sbx_cgroup_host *host);
  * handle on which every call below is a harmless no-op.  Empty stale trimo-*
  * leaves under the chosen parent are removed first. */
 int cgroup_create(const struct sbx_cgroup_host *host, const char *parent, const char *name,
-                  const struct sbx_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err);
+                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err);
 
 enum sbx_cgroup_version cgroup_version(const struct sbx_cgroup *cg);
 
@@ -139,7 +139,7 @@ enum sbx_cgroup_version cgroup_version(const struct sbx_cgroup *cg);
 const char *cgroup_warning(const struct sbx_cgroup *cg);
 
 /* The limits written (as given to cgroup_create or cgroup_set_memory). */
-const struct sbx_limits *cgroup_limits(const struct sbx_cgroup *cg);
+const struct sbx_cgroup_limits *cgroup_limits(const struct sbx_cgroup *cg);
 
 /* v2: the leaf's O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP; -1 on v1
  * and NONE.  Owned by cg; it carries O_CLOEXEC. */

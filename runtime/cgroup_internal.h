@@ -119,7 +119,7 @@ struct cg_leaf {
 
 struct sbx_cgroup {
 	enum sbx_cgroup_version version;
-	struct sbx_limits limits;
+	struct sbx_cgroup_limits limits;
 	struct sbx_cgroup_host host;
 	struct cg_leaf leaves[CG_MAX_LEAVES];
 	size_t n_leaves;
@@ -139,8 +139,8 @@ int cg_v2_create(struct sbx_cgroup *cg, struct cg_hosttab *tab, const char *pare
                  const char *name, struct sbx_err *err);
 int cg_v1_create(struct sbx_cgroup *cg, struct cg_hosttab *tab, const char *parent,
                  const char *name, struct sbx_err *err);
-int cg_v2_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct sbx_err *err);
-int cg_v1_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct sbx_err *err);
+int cg_v2_set_memory(struct sbx_cgroup *cg, const struct sbx_cgroup_limits *l, struct sbx_err *err);
+int cg_v1_set_memory(struct sbx_cgroup *cg, const struct sbx_cgroup_limits *l, struct sbx_err *err);
 int cg_v2_open_oom_fd(struct sbx_cgroup *cg, struct sbx_err *err);
 int cg_v1_open_oom_fd(struct sbx_cgroup *cg, struct sbx_err *err);
 

@@ -19,9 +19,9 @@
 /* PID_MAX_LIMIT on 64-bit */
 #define PIDS_MAX_VALUE 4194304ULL
 
-void cgroup_limits_init(struct sbx_limits *l)
+void cgroup_limits_init(struct sbx_cgroup_limits *l)
 {
-	*l = (struct sbx_limits){
+	*l = (struct sbx_cgroup_limits){
 	    .unlimited = false,
 	    .memory = SBX_LIMIT_MAX,
 	    .memory_swap_set = false,
@@ -32,7 +32,7 @@ void cgroup_limits_init(struct sbx_limits *l)
 	};
 }
 
-int cgroup_limits_validate(const struct sbx_limits *l, struct sbx_err *err)
+int cgroup_limits_validate(const struct sbx_cgroup_limits *l, struct sbx_err *err)
 {
 	if (l->unlimited)
 		return 0;

@@ -151,7 +151,7 @@ static int make_leaves(struct sbx_cgroup *cg, const struct cg_hosttab *tab, cons
 	return 0;
 }
 
-int cg_v1_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct sbx_err *err)
+int cg_v1_set_memory(struct sbx_cgroup *cg, const struct sbx_cgroup_limits *l, struct sbx_err *err)
 {
 	struct cg_leaf *leaf = cg_leaf_for(cg, CG_MEMORY);
 	char v[32];
@@ -199,7 +199,7 @@ int cg_v1_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct s
 
 static int write_limits(struct sbx_cgroup *cg, struct sbx_err *err)
 {
-	const struct sbx_limits *l = &cg->limits;
+	const struct sbx_cgroup_limits *l = &cg->limits;
 	char v[32];
 	int r = cg_v1_set_memory(cg, l, err);
 	if (r < 0)

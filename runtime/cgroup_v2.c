@@ -292,7 +292,7 @@ static int pick_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const stru
 	return 0;
 }
 
-int cg_v2_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct sbx_err *err)
+int cg_v2_set_memory(struct sbx_cgroup *cg, const struct sbx_cgroup_limits *l, struct sbx_err *err)
 {
 	struct cg_leaf *leaf = &cg->leaves[0];
 	char v[32];
@@ -323,7 +323,7 @@ int cg_v2_set_memory(struct sbx_cgroup *cg, const struct sbx_limits *l, struct s
 static int write_limits(struct sbx_cgroup *cg, struct sbx_err *err)
 {
 	struct cg_leaf *leaf = &cg->leaves[0];
-	const struct sbx_limits *l = &cg->limits;
+	const struct sbx_cgroup_limits *l = &cg->limits;
 	char v[32];
 	int r = cg_v2_set_memory(cg, l, err);
 	if (r >= 0 && l->cpu_quota_us)

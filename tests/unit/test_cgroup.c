@@ -325,7 +325,7 @@ static const char *only_leaf(const char *dir, const char *prefix)
 	return name;
 }
 
-static void limits_64m(struct sbx_limits *l)
+static void limits_64m(struct sbx_cgroup_limits *l)
 {
 	cgroup_limits_init(l);
 	l->memory = 64 << 20;
@@ -412,7 +412,7 @@ static void test_parse_sizes(void **state)
 static void test_limits_validate(void **state)
 {
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	assert_true(l.memory == SBX_LIMIT_MAX);
 	assert_int_equal(l.pids, 4096);
@@ -499,7 +499,7 @@ static void test_v2_root(void **state)
 	struct fake fk;
 	fake_init(&fk, false);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	l.oom_group = true;
 	struct sbx_cgroup *cg = NULL;
@@ -576,7 +576,7 @@ static void test_v2_root_enabled_and_missing(void **state)
 	struct fake fk;
 	fake_init(&fk, false);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	char *root = path2(fk.root, "cg2");
 	put(root, "cgroup.subtree_control", "cpu io memory pids\n");
@@ -624,7 +624,7 @@ static void test_v2_delegated(void **state)
 	delegate(&fk, "user.slice/u.scope", "4242\n");
 	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "task", &l, &cg, &err), 0);
@@ -657,7 +657,7 @@ static void test_v2_scope(void **state)
 	delegate(&fk, "user.slice/u.scope", "100\n4242\n");
 	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "jwt", &l, &cg, &err), 0);
@@ -698,7 +698,7 @@ static void test_v2_nothing_writable(void **state)
 	delegate(&fk, "user.slice/user-1000.slice/session-1.scope", "4242\n");
 	fk.scope_error = "no user bus (XDG_RUNTIME_DIR is not set: no login session)";
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "jwt", &l, &cg, &err), -EACCES);
@@ -728,7 +728,7 @@ static void test_v2_config_parent(void **state)
 	rootless(&fk);
 	delegate(&fk, "ci/agents", "");
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	/* outside the delegated parent we could never move the sandbox in */
@@ -776,7 +776,7 @@ static void test_v2_swap_and_peak(void **state)
 	struct fake fk;
 	fake_init(&fk, false);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	l.memory_swap_set = true;
 	l.memory_swap = 1 << 30;
@@ -826,7 +826,7 @@ static void test_v1_hybrid_memsw(void **state)
 	fake_init(&fk, true);
 	fk.memsw = true;
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	l.oom_group = true;
 	struct sbx_cgroup *cg = NULL;
@@ -915,7 +915,7 @@ static void test_v1_comounted(void **state)
 	putf(fk.mountinfo, mi);
 	putf(fk.proc_cgroup, "8:pids:/\n4:memory:/process_api/6c9d\n2:cpu,cpuacct:/user.slice\n");
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "c", &l, &cg, &err), 0);
@@ -946,7 +946,7 @@ static void test_v1_no_memsw_swap_on(void **state)
 	fake_init(&fk, true);
 	putf(fk.meminfo, "SwapTotal: 2097148 kB\n");
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "hog", &l, &cg, &err), 0);
@@ -974,7 +974,7 @@ static void test_v1_rootless(void **state)
 	fk.host.rootless = true;
 	fk.host.uid = getuid() + 1000;
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "hog", &l, &cg, &err), -EACCES);
@@ -1039,7 +1039,7 @@ static void test_stale_cleanup(void **state)
 	put(slice, "cgroup.subtree_control", "memory cpu pids");
 
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "new", &l, &cg, &err), 0);
@@ -1099,7 +1099,7 @@ static void test_kill_only_leaf(void **state)
 	struct fake fk;
 	fake_init(&fk, false);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "k", &l, &cg, &err), 0);
@@ -1133,7 +1133,7 @@ static void test_unlimited(void **state)
 	struct fake fk;
 	fake_init(&fk, false);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.unlimited = true;
 	struct sbx_cgroup *cg = NULL;
@@ -1162,7 +1162,7 @@ static void test_no_memory_controller(void **state)
 	snprintf(mi, sizeof(mi), "22 1 0:21 / /proc rw - proc proc rw\n");
 	putf(fk.mountinfo, mi);
 	struct sbx_err err = {0};
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "x", &l, &cg, &err), -ENOENT);

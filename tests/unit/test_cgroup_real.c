@@ -132,7 +132,7 @@ static void hog(void)
 	_exit(4);
 }
 
-static struct sbx_cgroup *make(const char *name, struct sbx_limits *l)
+static struct sbx_cgroup *make(const char *name, struct sbx_cgroup_limits *l)
 {
 	struct sbx_cgroup_host host;
 	cgroup_host_default(&host);
@@ -174,7 +174,7 @@ static void destroy_and_check_gone(struct sbx_cgroup **cg)
 static void test_real_memory_cap(void **state)
 {
 	SKIP_UNLESS_ENABLED();
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 64 << 20;
 	l.pids = 64;
@@ -256,7 +256,7 @@ static void test_real_pids_and_kill(void **state)
 {
 	SKIP_UNLESS_ENABLED();
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 256 << 20;
 	l.pids = 16;
@@ -323,7 +323,7 @@ static void spinner(void)
 static void test_real_cpu(void **state)
 {
 	SKIP_UNLESS_ENABLED();
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 64 << 20;
 	l.cpu_quota_us = 20000;
@@ -359,7 +359,7 @@ static void agent_with_hog(void)
 
 static int run_agent(bool group, uint64_t *ret_kills)
 {
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 64 << 20;
 	l.oom_group = group;
@@ -398,7 +398,7 @@ static void test_real_oom_group(void **state)
 static void test_real_stale(void **state)
 {
 	SKIP_UNLESS_ENABLED();
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 64 << 20;
 	struct sbx_cgroup *cg = make("real-stale", &l);
@@ -464,7 +464,7 @@ static int rootless_child(bool delegated, uid_t uid)
 	}
 	if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
 		return 11;
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	l.memory = 64 << 20;
 	struct sbx_cgroup_host host;
@@ -519,7 +519,7 @@ static int rootless_child(bool delegated, uid_t uid)
 static void test_real_rootless_v1(void **state)
 {
 	SKIP_UNLESS_ENABLED();
-	struct sbx_limits l;
+	struct sbx_cgroup_limits l;
 	cgroup_limits_init(&l);
 	struct sbx_cgroup *probe = make("real-probe", &l);
 	bool v1 = cgroup_version(probe) == SBX_CGROUP_V1;
