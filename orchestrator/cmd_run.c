@@ -12,7 +12,9 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "config/config.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/limits.h"
 #include "runtime/run.h"
 #include "sandbox/caps.h"
 #include "sandbox/mount.h"
@@ -41,10 +43,22 @@ static const char run_usage[] =
 	"  --nested                 allow a sandbox inside (user namespaces, mounts,\n"
 	"                           unmasked /proc) and nothing more\n"
 	"  --ulimit NAME=SOFT[:HARD]\n"
-	"                           a resource limit (nofile, nproc, core, as, ...)\n";
+	"                           a resource limit (nofile, nproc, core, as, ...)\n"
+	"\n"
+	"Resource caps (a cgroup per sandbox; defaults from the user config's [limits]):\n"
+	"  --memory SIZE            memory cap (K, M, G); no swap unless --memory-swap\n"
+	"  --memory-swap SIZE       swap allowed on top of --memory (or max)\n"
+	"  --cpus N                 CPU share, e.g. 1.5\n"
+	"  --pids N                 process cap (default 4096)\n"
+	"  --oom-kill process|group the OOM killer takes the biggest process (default)\n"
+	"                           or the whole sandbox\n"
+	"  --no-limits              no cgroup at all (warns at every start)\n"
+	"  --stats                  print peak memory, CPU time, OOM kills at the end\n";
 
 struct run_opts {
 	struct sbx_spec spec;
+	struct sbx_limits limits; /* what the command line set */
+	bool stats;
 	char *name;
 	char **env;
 	char **cap_add, **cap_drop;
@@ -223,6 +237,13 @@ enum {
 	OPT_SECURITY,
 	OPT_NESTED,
 	OPT_ULIMIT,
+	OPT_MEMORY,
+	OPT_MEMORY_SWAP,
+	OPT_CPUS,
+	OPT_PIDS,
+	OPT_OOM_KILL,
+	OPT_NO_LIMITS,
+	OPT_STATS,
 };
 
 static const struct option run_options[] = {
@@ -238,6 +259,13 @@ static const struct option run_options[] = {
 	{"security-opt", required_argument, NULL, OPT_SECURITY},
 	{"nested", no_argument, NULL, OPT_NESTED},
 	{"ulimit", required_argument, NULL, OPT_ULIMIT},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"memory-swap", required_argument, NULL, OPT_MEMORY_SWAP},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"pids", required_argument, NULL, OPT_PIDS},
+	{"oom-kill", required_argument, NULL, OPT_OOM_KILL},
+	{"no-limits", no_argument, NULL, OPT_NO_LIMITS},
+	{"stats", no_argument, NULL, OPT_STATS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -292,6 +320,21 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return 0;
 	case OPT_ULIMIT:
 		return parse_ulimit(spec, arg, err);
+	case OPT_MEMORY:
+		return config_parse_limit(&o->limits, "memory", arg, "--memory", err);
+	case OPT_MEMORY_SWAP:
+		return config_parse_limit(&o->limits, "memory_swap", arg, "--memory-swap", err);
+	case OPT_CPUS:
+		return config_parse_limit(&o->limits, "cpus", arg, "--cpus", err);
+	case OPT_PIDS:
+		return config_parse_limit(&o->limits, "pids", arg, "--pids", err);
+	case OPT_OOM_KILL:
+		return config_parse_limit(&o->limits, "oom_kill", arg, "--oom-kill", err);
+	case OPT_NO_LIMITS:
+		return config_parse_limit(&o->limits, "enabled", "no", "--no-limits", err);
+	case OPT_STATS:
+		o->stats = true;
+		return 0;
 	case 'h':
 		o->help = true;
 		return 0;
@@ -426,6 +469,46 @@ static int build_spec(struct run_opts *o, struct sbx_err *err)
 	return 0;
 }
 
+static void print_stats(const struct run_opts *o, const struct sbx_run_result *res)
+{
+	char peak[32], cap[32], cpu[32] = "?";
+	if (!res->has_stats) {
+		fprintf(stderr, "trimo-sbx: %s: wall %.1fs (no cgroup: no accounting)\n", o->name,
+			res->wall_ms / 1000.0);
+		return;
+	}
+	const struct sbx_cgroup_stats *s = &res->stats;
+	cgroup_format_size(s->memory_peak, peak, sizeof(peak));
+	cgroup_format_size(res->memory_max, cap, sizeof(cap));
+	if (s->cpu_usec != SBX_STAT_UNKNOWN)
+		snprintf(cpu, sizeof(cpu), "%.2fs", s->cpu_usec / 1e6);
+	fprintf(stderr,
+		"trimo-sbx: %s: wall %.2fs, cpu %s, memory peak %s of %s, oom kills %llu, "
+		"pids peak %llu, cpu throttled %llu times\n",
+		o->name, res->wall_ms / 1000.0, cpu, s->memory_peak == SBX_STAT_UNKNOWN ? "?" : peak,
+		res->memory_max == SBX_LIMIT_MAX ? "unlimited" : cap,
+		(unsigned long long)(s->oom_kills == SBX_STAT_UNKNOWN ? 0 : s->oom_kills),
+		(unsigned long long)(s->pids_peak == SBX_STAT_UNKNOWN ? 0 : s->pids_peak),
+		(unsigned long long)(s->nr_throttled == SBX_STAT_UNKNOWN ? 0 : s->nr_throttled));
+}
+
+/* What happened, in one line each, for the user on stderr. */
+static void report_end(const struct run_opts *o, const struct sbx_run_result *res)
+{
+	if (res->exec_failed)
+		cli_report(res->exit_code, &res->exec_err);
+	if (res->oom_killed) {
+		char cap[32], peak[32] = "?";
+		cgroup_format_size(res->memory_max, cap, sizeof(cap));
+		if (res->stats.memory_peak != SBX_STAT_UNKNOWN)
+			cgroup_format_size(res->stats.memory_peak, peak, sizeof(peak));
+		cli_error(res->exit_code, "%s: killed by the OOM killer (memory cap %s, peak %s)",
+			  o->name, res->memory_max == SBX_LIMIT_MAX ? "none" : cap, peak);
+	}
+	if (o->stats)
+		print_stats(o, res);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -433,6 +516,9 @@ int cmd_run(int argc, char **argv)
 	struct sbx_err err = {0};
 	int code;
 	_cleanup_strv_free_ char **env = NULL;
+	_cleanup_user_config_ const struct sbx_user_config *ucfg = NULL;
+	struct sbx_config_env cenv;
+	config_env_from_process(&cenv);
 	if (parse_args(&o, argc, argv, &err) < 0 || (!o.help && build_spec(&o, &err) < 0) ||
 	    (!o.help && build_env(&o, &env, &err) < 0)) {
 		code = cli_error(EXIT_USAGE, "run: %s", err.msg);
@@ -443,15 +529,35 @@ int cmd_run(int argc, char **argv)
 		code = EXIT_OK;
 		goto out;
 	}
+	if (config_load_user(&cenv, &ucfg, &err) < 0) {
+		code = cli_report(EXIT_USAGE, &err);
+		goto out;
+	}
+	struct sbx_limits eff;
+	config_merge_limits(&o.limits, &ucfg->limits, &eff);
+	if ((o.limits.set & SBX_LIMIT_MEMORY_SWAP) && !(eff.set & SBX_LIMIT_MEMORY)) {
+		code = cli_error(EXIT_USAGE, "run: --memory-swap needs --memory");
+		goto out;
+	}
+	struct sbx_cgroup_limits cgl;
+	limits_to_cgroup(&eff, &cgl);
+	if (cgl.unlimited)
+		cli_warn("%s runs without resource limits (no memory, CPU or pids cap)", o.name);
 	o.spec.envp = env;
+	struct sbx_run_opts ropts = {
+		.limits = &cgl,
+		.cgroup_parent = ucfg->cgroups.parent,
+		.watch_fd = -1,
+	};
 	fflush(stdout);
 	struct sbx_run_result res;
-	if (run_sandbox(&o.spec, NULL, &res, &err) < 0) {
+	if (run_sandbox(&o.spec, &ropts, &res, &err) < 0) {
 		code = cli_report(res.bad_input ? EXIT_USAGE : EXIT_RUNTIME, &err);
 		goto out;
 	}
-	if (res.exec_failed)
-		cli_report(res.exit_code, &res.exec_err);
+	if (res.warning[0])
+		cli_warn("%s", res.warning);
+	report_end(&o, &res);
 	code = res.exit_code;
 out:
 	run_opts_free(&o);

@@ -153,11 +153,11 @@ const char *cgroup_path(const struct sbx_cgroup *cg);
 int cgroup_attach(struct sbx_cgroup *cg, pid_t pid, struct sbx_err *err);
 
 /* v1: the per-controller leaves, for read-only binds inside the sandbox. */
-struct sbx_cgroup_mount {
+struct sbx_cgroup_v1_mount {
 	const char *name;      /* basename of the host mount: "memory", "cpu,cpuacct" */
 	const char *host_path; /* the leaf on the host */
 };
-size_t cgroup_v1_mounts(const struct sbx_cgroup *cg, struct sbx_cgroup_mount *ret, size_t max);
+size_t cgroup_v1_mounts(const struct sbx_cgroup *cg, struct sbx_cgroup_v1_mount *ret, size_t max);
 
 /* Change the memory cap of a live leaf.  v1 writes limit_in_bytes and
  * memsw.limit_in_bytes in the order the kernel accepts (limit <= memsw must

@@ -470,9 +470,13 @@ static void test_mountinfo_parsing(void **state)
 	assert_int_equal(cg_host_path(&m, "/../x", buf, sizeof(buf)), -EXDEV);
 
 	struct sbx_err err = {0};
-	assert_int_equal(cg_config_path(&m, "/ci/agents/", buf, sizeof(buf), &err), 0);
+	assert_int_equal(cg_config_path(&m, "/ctr/own", "/ci/agents/", buf, sizeof(buf), &err), 0);
 	assert_string_equal(buf, "/sys/fs/cgroup/ci/agents");
-	assert_int_equal(cg_config_path(&m, "ci/../../etc", buf, sizeof(buf), &err), -EINVAL);
+	assert_int_equal(cg_config_path(&m, "/ctr/own", "./trimo/x", buf, sizeof(buf), &err), 0);
+	assert_string_equal(buf, "/sys/fs/cgroup/own/trimo/x");
+	assert_int_equal(cg_config_path(&m, NULL, "./trimo", buf, sizeof(buf), &err), -ENOENT);
+	assert_int_equal(cg_config_path(&m, "/ctr", "ci/../../etc", buf, sizeof(buf), &err),
+	                 -EINVAL);
 	assert_string_equal(err.msg,
 	                    "[cgroups] parent 'ci/../../etc': empty, '.' or '..' component");
 
@@ -526,7 +530,7 @@ static void test_v2_root(void **state)
 	assert_int_equal(fstat(cgroup_fd(cg), &a), 0);
 	assert_int_equal(stat(leaf, &b), 0);
 	assert_true(a.st_ino == b.st_ino);
-	struct sbx_cgroup_mount mounts[4];
+	struct sbx_cgroup_v1_mount mounts[4];
 	assert_int_equal(cgroup_v1_mounts(cg, mounts, 4), 0);
 
 	/* attach writes the pid; the OOM fd wakes on memory.events */
@@ -856,7 +860,7 @@ static void test_v1_hybrid_memsw(void **state)
 	assert_int_equal(sscanf(get(mem, "cgroup.event_control"), "%d %d", &efd, &ofd), 2);
 	assert_int_equal(efd, cgroup_oom_fd(cg));
 
-	struct sbx_cgroup_mount mounts[8];
+	struct sbx_cgroup_v1_mount mounts[8];
 	size_t n = cgroup_v1_mounts(cg, mounts, 8);
 	assert_int_equal(n, 4);
 	const char *want_names[] = {"memory", "cpu", "cpuacct", "pids"};
@@ -919,7 +923,7 @@ static void test_v1_comounted(void **state)
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "c", &l, &cg, &err), 0);
-	struct sbx_cgroup_mount m[8];
+	struct sbx_cgroup_v1_mount m[8];
 	assert_int_equal(cgroup_v1_mounts(cg, m, 8), 3);
 	assert_string_equal(m[0].name, "memory");
 	assert_string_equal(m[1].name, "cpu,cpuacct");
