@@ -159,13 +159,14 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 		    strerror(res.overlay_rm_errno));
 	else if (res.mount_errno == 0)
 		add(hc, "overlay in a user namespace", CHECK_FAIL,
-		    "%s: needs Linux 5.11 or later (install fuse-overlayfs on older kernels)",
-		    strerror(res.overlay_errno));
+		    "upper in %s: %s (needs Linux 5.11 or later, and a file system that can "
+		    "hold an overlay upper with user.* xattrs: not overlayfs, not NFS)",
+		    scratch, strerror(res.overlay_errno));
 	if (res.mount_errno == 0)
 		add(hc, "overlay upper on tmpfs", res.tmpfs_ovl_errno ? CHECK_WARN : CHECK_OK, "%s",
 		    res.tmpfs_ovl_errno
-			    ? "not supported (tmpfs lacks user.* xattrs before Linux 6.6): "
-			      "`run` of an image without /proc, /dev, /tmp or /sys needs --rw"
+			    ? "does not mount: `run` of an image without /proc, /dev, /tmp or /sys "
+			      "needs --rw"
 			    : "works (used by `run` when an image lacks a mount point)");
 	sbx_rm_rf_at(AT_FDCWD, dir, &err);
 }

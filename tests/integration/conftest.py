@@ -180,11 +180,17 @@ class Runner:
                 for n in files:
                     os.chown(os.path.join(root, n), self.uid, self.gid)
         os.chmod(os.path.join(self.home, "run"), 0o700)
-        if cgroup:
-            self.write_config(f"[cgroups]\nparent = {cgroup['parent']}\n")
+        self.state_dir = os.path.join(self.home, ".local/state/trimo-sbx")
+        self.image_dir = os.path.join(self.home, ".local/share/trimo-sbx/images")
+        self.write_config("")
 
     def write_config(self, text):
-        """The user config ($XDG_CONFIG_HOME/trimo-sbx/config.ini)."""
+        """The user config (named by TRIMO_SBX_CONFIG, root too): the test's
+        own state and image folders, the delegated cgroup, and text."""
+        base = (f"[storage]\nstate_dir = {self.state_dir}\nimage_dir = {self.image_dir}\n")
+        if self.cgroup:
+            base += f"[cgroups]\nparent = {self.cgroup['parent']}\n"
+        text = base + text
         d = os.path.join(self.home, ".config", "trimo-sbx")
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, "config.ini")
@@ -208,6 +214,7 @@ class Runner:
             "XDG_DATA_HOME": os.path.join(self.home, ".local/share"),
             "XDG_STATE_HOME": os.path.join(self.home, ".local/state"),
             "XDG_RUNTIME_DIR": os.path.join(self.home, "run"),
+            "TRIMO_SBX_CONFIG": os.path.join(self.home, ".config/trimo-sbx/config.ini"),
         }
         if extra:
             e.update(extra)

@@ -116,6 +116,7 @@ def test_no_limits_warns(sbx, rootfs):
 def test_rootless_without_delegation_fails_with_the_fix(sbx, rootfs):
     if not sbx.rootless:
         pytest.skip("a root runner always may create cgroups")
+    sbx.cgroup = None
     sbx.write_config("")  # no [cgroups] parent
     # started outside the delegated cgroup too (v2: a session scope's place)
     argv = sbx.argv([sbx.bin, "run", "--memory", "64M", f"dir:{rootfs}", "--", "/bin/true"],
