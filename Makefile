@@ -33,7 +33,7 @@ pkg_libs   = $(if $(PKG_$(1)),$(shell pkg-config --libs $(PKG_$(1))))
 
 define module_rules
 SRC_$(1) := $$(wildcard $(1)/*.c)
-OBJ_$(1) := $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out $(1)/main.c,$$(SRC_$(1))))
+OBJ_$(1) := $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out $(1)/main.c $(1)/%_main.c,$$(SRC_$(1))))
 $(BUILD)/$(1)/%.o: $(1)/%.c | $(BUILD)/$(1)
 	$$(CC) $$(CFLAGS_BASE) $$(call pkg_cflags,$(1)) $$(CFLAGS) -MMD -MP -c $$< -o $$@
 $(BUILD)/$(1):
@@ -62,9 +62,18 @@ $(BUILD)/libsandbox.a: $(BUILD)/gen/seccomp_bpf.o
 LIBS_ALL := $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))
 
-all: bin/trimo-sbx
+# bin/trimo-sbx links only what every start needs (libc, libseccomp,
+# libcap, jansson, inih: --as-needed drops the rest).  Heavy libraries live
+# in helpers it runs for the rare work that needs them.
+BINS := bin/trimo-sbx bin/trimo-sbx-scope
+
+all: $(BINS)
 
 bin/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | bin
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
+
+# libsystemd (sd-bus) for the rootless cgroup v2 scope
+bin/trimo-sbx-scope: $(BUILD)/orchestrator/scope_main.o $(LIBS_ALL) | bin
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
 
 bin:
@@ -95,7 +104,7 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: bin/trimo-sbx $(BUILD)/probe
+integration: $(BINS) $(BUILD)/probe
 	TRIMO_SBX=$(abspath bin/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
 		$(PYTHON) -m pytest -ra -q tests/integration $(PYTEST_ARGS)
 

@@ -215,7 +215,12 @@ static inline void cgroup_destroyp(struct sbx_cgroup **cg)
 }
 #define _cleanup_cgroup_ __attribute__((cleanup(cgroup_destroyp)))
 
-/* Default start_scope: a transient unit over the user bus (sd-bus),
+/* Default start_scope: runs bin/trimo-sbx-scope (next to this program),
+ * which calls cgroup_systemd_start_scope(); libsystemd stays out of the
+ * main program. */
+int cgroup_start_scope_helper(const char *unit, pid_t pid, void *data, struct sbx_err *err);
+
+/* A transient unit over the user bus (sd-bus),
  * Delegate=yes, PIDs=[pid]; waits until systemd reports the job done. */
 int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct sbx_err *err);
 
