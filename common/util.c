@@ -156,6 +156,18 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 	return 0;
 }
 
+long sbx_read_long(const char *path, long def)
+{
+	FILE *f = fopen(path, "re");
+	long v = def;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = def;
+		fclose(f);
+	}
+	return v;
+}
+
 int sbx_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

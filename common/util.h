@@ -30,6 +30,10 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 int sbx_write_file_atomic(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
                           struct sbx_err *err);
 
+/* The first number in a small file (a sysctl, a cgroup counter), or def
+ * when it cannot be read. */
+long sbx_read_long(const char *path, long def);
+
 /* write() all of buf, retrying on EINTR and short writes. */
 int sbx_write_all(int fd, const void *buf, size_t len);
 

@@ -172,21 +172,9 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 	sbx_rm_rf_at(AT_FDCWD, dir, &err);
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static void check_apparmor(struct hostcheck *hc)
 {
-	long v = read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+	long v = sbx_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", -1);
 	if (v < 0) {
 		add(hc, "AppArmor userns restriction", CHECK_OK, "not present");
 		return;
