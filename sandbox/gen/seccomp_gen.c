@@ -61,6 +61,8 @@ int main(int argc, char **argv)
 	table_row(f, "default", &def);
 	table_row(f, "nested", &nested);
 	fprintf(f, "};\n");
+	seccomp_filter_free(&def);
+	seccomp_filter_free(&nested);
 	if (fclose(f) != 0) {
 		perror(argv[1]);
 		return 1;
