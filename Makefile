@@ -5,6 +5,7 @@
 
 CC      ?= gcc
 BUILD   ?= build
+BIN     ?= bin
 OPT     ?= -O2 -g
 PYTHON  ?= /usr/bin/python3
 SANFLAGS ?=
@@ -65,18 +66,18 @@ LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))
 # bin/trimo-sbx links only what every start needs (libc, libseccomp,
 # libcap, jansson, inih: --as-needed drops the rest).  Heavy libraries live
 # in helpers it runs for the rare work that needs them.
-BINS := bin/trimo-sbx bin/trimo-sbx-scope
+BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope
 
 all: $(BINS)
 
-bin/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | bin
+$(BIN)/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | $(BIN)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
 
 # libsystemd (sd-bus) for the rootless cgroup v2 scope
-bin/trimo-sbx-scope: $(BUILD)/orchestrator/scope_main.o $(LIBS_ALL) | bin
+$(BIN)/trimo-sbx-scope: $(BUILD)/orchestrator/scope_main.o $(LIBS_ALL) | $(BIN)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
 
-bin:
+$(BIN):
 	mkdir -p $@
 
 # --- tests -------------------------------------------------------------
@@ -105,7 +106,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: $(BINS) $(BUILD)/probe
-	TRIMO_SBX=$(abspath bin/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
+	TRIMO_SBX=$(abspath $(BIN)/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
 		$(PYTHON) -m pytest -ra -q tests/integration $(PYTEST_ARGS)
 
 check: deps
@@ -120,9 +121,11 @@ check: deps
 check-vm: all $(if $(wildcard tests/probe.c),$(BUILD)/probe)
 	tests/vm/run --timeout 600 --user "$${TRIMO_TEST_USER:-trimo-test}" -- sh tests/vm/check $(VM_PYTEST_ARGS)
 
+# Unit and integration tests with every binary under AddressSanitizer and
+# UBSan (the sandbox child and init too).
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit integration
 
 demo: deps all $(BUILD)/probe
 	scripts/demo
