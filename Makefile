@@ -19,7 +19,7 @@ LDFLAGS_BASE := $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
 # only where it is used.
 PKG_common       :=
 PKG_config       := inih
-PKG_rootfs       := libarchive jansson
+PKG_rootfs       := libarchive jansson nettle
 PKG_sandbox      := libseccomp libcap
 PKG_runtime      :=
 PKG_orchestrator := jansson
