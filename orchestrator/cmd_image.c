@@ -61,7 +61,9 @@ static int usage_error(const char *msg)
 
 static void human_size(uint64_t b, char *buf, size_t size)
 {
-	if (b < 1000 * 1000)
+	if (b < 1000)
+		snprintf(buf, size, "%u B", (unsigned)b);
+	else if (b < 1000 * 1000)
 		snprintf(buf, size, "%.1f kB", (double)b / 1e3);
 	else if (b < 1000ULL * 1000 * 1000)
 		snprintf(buf, size, "%.1f MB", (double)b / 1e6);

@@ -111,6 +111,9 @@ static void note_warning(struct unpacker *u, struct archive *disk, const char *p
 static int fail_entry(struct archive *a, const char *path, struct sbx_err *err)
 {
 	const char *msg = archive_error_string(a);
+	/* libarchive's SECURE_SYMLINKS refusal, in the words of our own checks */
+	if (msg && sbx_str_has_prefix(msg, "Cannot extract through symlink"))
+		return sbx_failx(err, EBADMSG, "entry '%s': path goes through a symlink", path);
 	return sbx_failx(err, decomp_errnum(archive_errno(a)), "entry '%s': %s", path,
 	                 msg ? msg : "cannot unpack");
 }
