@@ -67,10 +67,11 @@ static int find_or_import(const struct import_req *req, char hex[DIGEST_HEX_LEN 
 	}
 	if (src->kind == SOURCE_FILE && src->name[0] &&
 	    store_ref_read(req->st, src->name, hex) == 0) {
+		char shrt[20];
+		digest_short(hex, shrt);
 		if (!store_has(req->st, hex))
-			return sbx_failx(err, ENOENT,
-			                 "image '%s' (sha256:%.12s) is not in the store", src->name,
-			                 hex);
+			return sbx_failx(err, ENOENT, "image '%s' (%s) is not in the store",
+			                 src->name, shrt);
 		snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
 		return 0;
 	}

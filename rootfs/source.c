@@ -99,12 +99,14 @@ int source_parse(const char *source, const char *base_dir, struct image_source *
 		           : 0;
 	}
 	const char *t = strstr(source, "://");
-	if (t && t - source < 24 && !memchr(source, '/', (size_t)(t - source)))
-		return sbx_failx(
-		    err, EINVAL,
-		    "'%s': the %.*s transport is not supported; copy the image into an "
-		    "OCI layout first (skopeo copy ... oci:DIR)",
-		    source, (int)(t - source), source);
+	if (t && t - source < 24 && !memchr(source, '/', (size_t)(t - source))) {
+		char transport[24];
+		snprintf(transport, sizeof(transport), "%.*s", (int)(t - source), source);
+		return sbx_failx(err, EINVAL,
+		                 "'%s': the %s transport is not supported; copy the image into an "
+		                 "OCI layout first (skopeo copy ... oci:DIR)",
+		                 source, transport);
+	}
 	ret->kind = SOURCE_FILE;
 	if (!strchr(source, '/') && image_name_valid(source))
 		snprintf(ret->name, sizeof(ret->name), "%s", source);

@@ -364,7 +364,9 @@ int store_remove_image(struct store *s, const char *hex, bool only_unnamed, stru
 			return sbx_fail(err, errno, "lock image sha256:%s", hex);
 		char who[128];
 		holders_text(s, hex, who, sizeof(who));
-		return sbx_failx(err, EBUSY, "image sha256:%.12s is in use by %s", hex, who);
+		char shrt[20];
+		digest_short(hex, shrt);
+		return sbx_failx(err, EBUSY, "image %s is in use by %s", shrt, who);
 	}
 	/* move it out of sight in one step, then delete at leisure: the flock
 	 * (kept) tells prune the folder in tmp/ is not a leftover */

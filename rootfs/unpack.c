@@ -135,42 +135,59 @@ struct xattr_copy {
 	char *name;
 	void *value;
 	size_t size;
+	bool keep;
 };
 
+static bool seen_before(const struct xattr_copy *v, int i)
+{
+	for (int j = 0; j < i; j++)
+		if (!strcmp(v[j].name, v[i].name))
+			return true;
+	return false;
+}
+
+/* Drop the xattrs we must not restore (see xattr_allowed).  A pax header
+ * may carry one twice (SCHILY.xattr and LIBARCHIVE.xattr): count and keep
+ * each name once. */
 static int filter_xattrs(struct unpacker *u, struct archive_entry *e, struct sbx_err *err)
 {
 	int n = archive_entry_xattr_reset(e);
 	if (n <= 0)
 		return 0;
-	_cleanup_free_ struct xattr_copy *keep = calloc((size_t)n, sizeof(*keep));
-	if (!keep)
+	_cleanup_free_ struct xattr_copy *v = calloc((size_t)n, sizeof(*v));
+	if (!v)
 		return sbx_fail(err, ENOMEM, "xattrs");
-	int kept = 0, r = 0;
+	int got = 0, r = 0;
 	const char *name;
 	const void *value;
 	size_t size;
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		if (!name || !xattr_allowed(u, name)) {
-			u->skipped_xattrs++;
-			continue;
-		}
-		keep[kept].name = strdup(name);
-		keep[kept].value = malloc(size ? size : 1);
-		keep[kept].size = size;
-		if (!keep[kept].name || !keep[kept].value)
+	bool changed = false;
+	while (got < n && archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		v[got].name = strdup(name ? name : "");
+		v[got].value = malloc(size ? size : 1);
+		v[got].size = size;
+		if (!v[got].name || !v[got].value) {
 			r = sbx_fail(err, ENOMEM, "xattrs");
-		else
-			memcpy(keep[kept].value, value, size);
-		kept++;
+			got++;
+			break;
+		}
+		memcpy(v[got].value, value, size);
+		bool dup = seen_before(v, got);
+		v[got].keep = name && xattr_allowed(u, name) && !dup;
+		if (!v[got].keep && !dup)
+			u->skipped_xattrs++;
+		changed |= !v[got].keep;
+		got++;
 	}
-	if (r == 0 && kept < n) {
+	if (r == 0 && changed) {
 		archive_entry_xattr_clear(e);
-		for (int i = 0; i < kept; i++)
-			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
+		for (int i = 0; i < got; i++)
+			if (v[i].keep)
+				archive_entry_xattr_add_entry(e, v[i].name, v[i].value, v[i].size);
 	}
-	for (int i = 0; i < kept; i++) {
-		free(keep[i].name);
-		free(keep[i].value);
+	for (int i = 0; i < got; i++) {
+		free(v[i].name);
+		free(v[i].value);
 	}
 	return r;
 }
@@ -308,6 +325,19 @@ static int unpack_entry(struct unpacker *u, struct archive *in, struct archive *
 	return 0;
 }
 
+int unpack_disk_flags(bool rootless)
+{
+	/* no ACLs and no file flags (an immutable file would make the image
+	 * impossible to remove); the SECURE_* refusals stay on even though
+	 * our own checks run first */
+	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+	            ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+	            ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	if (!rootless)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	return flags;
+}
+
 static struct archive *disk_writer(const struct unpacker *u)
 {
 	struct archive *disk = archive_write_disk_new();
@@ -315,12 +345,7 @@ static struct archive *disk_writer(const struct unpacker *u)
 		return NULL;
 	/* No archive_write_disk_set_standard_lookup(): ids are numeric, an
 	 * image's user names mean nothing on this host. */
-	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-	            ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-	            ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-	if (!u->rootless)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	archive_write_disk_set_options(disk, flags);
+	archive_write_disk_set_options(disk, unpack_disk_flags(u->rootless));
 	return disk;
 }
 
@@ -334,8 +359,11 @@ int unpacker_layer(struct unpacker *u, int data_fd, struct sbx_err *err)
 	if (u->whiteouts)
 		archive_read_support_format_empty(in);
 	struct pipe_src src = {u, data_fd};
-	if (archive_read_open(in, &src, NULL, pipe_read, NULL) != ARCHIVE_OK)
-		return fail_entry(in, "(start)", err);
+	if (archive_read_open(in, &src, NULL, pipe_read, NULL) != ARCHIVE_OK) {
+		const char *msg = archive_error_string(in);
+		return sbx_failx(err, decomp_errnum(archive_errno(in)), "not a tar archive: %s",
+		                 msg ? msg : "?");
+	}
 	pathset_clear(&u->layer_paths);
 	u->entries = 0;
 	int r = 0;

@@ -54,4 +54,7 @@ int unpacker_finish(struct unpacker *u, struct sbx_err *err);
 /* Free everything and restore the working directory (always call). */
 void unpacker_done(struct unpacker *u);
 
+/* The ARCHIVE_EXTRACT_* flags of the disk writer (for the tests). */
+int unpack_disk_flags(bool rootless);
+
 #endif
