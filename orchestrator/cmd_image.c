@@ -146,6 +146,13 @@ static int cmd_import(const char *store, int argc, char **argv)
 	if (optind != argc - 1)
 		return usage_error("import takes one SOURCE");
 	const char *source = argv[optind];
+	if (!strncmp(source, "dir:", 4)) {
+		fprintf(stderr,
+		        "trimo-sbx: image import '%s': dir: sources are used in place; "
+		        "there is nothing to import\n",
+		        source);
+		return 2;
+	}
 	struct progress p = {false};
 	struct image_import_opts o = {.name = name};
 	if (isatty(STDERR_FILENO)) {

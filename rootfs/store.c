@@ -181,7 +181,8 @@ static int claim_leftovers(struct store *s, const char *prefix, char ***names, i
 	_cleanup_close_ int lock = store_lock(s, LOCK_EX, err);
 	if (lock < 0)
 		return lock;
-	int dup = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 3);
+	/* a fresh open of ".": a dup would share (and move) the read offset */
+	int dup = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_closedir_ DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
 	if (!d) {
 		if (dup >= 0)
@@ -425,7 +426,8 @@ int store_ref_remove(struct store *s, const char *name, struct sbx_err *err)
 
 static int list_dir(int dirfd, const char *what, char ***ret, struct sbx_err *err)
 {
-	int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	/* a fresh open of ".": a dup would share (and move) the read offset */
+	int dup = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_closedir_ DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
 	if (!d) {
 		if (dup >= 0)

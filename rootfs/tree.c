@@ -66,7 +66,8 @@ int tree_open_dir(int root_fd, const char *path)
 
 static int rm_children(int dfd, dev_t dev, const char *name, struct sbx_err *err)
 {
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	/* a fresh open of ".": a dup would share (and move) the read offset */
+	int dup = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dup < 0)
 		return sbx_fail(err, errno, "remove '%s'", name);
 	DIR *d = fdopendir(dup);
@@ -228,7 +229,8 @@ static int join(char *buf, size_t size, const char *dir, const char *name)
 /* Remove every child of dir (open as dfd) that keep does not hold. */
 static int empty_below(int dfd, const char *dir, const struct pathset *keep, struct sbx_err *err)
 {
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	/* a fresh open of ".": a dup would share (and move) the read offset */
+	int dup = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dup < 0)
 		return sbx_fail(err, errno, "open '%s'", dir);
 	_cleanup_closedir_ DIR *d = fdopendir(dup);
