@@ -114,8 +114,33 @@ static int fail_entry(struct archive *a, const char *path, struct sbx_err *err)
 	/* libarchive's SECURE_SYMLINKS refusal, in the words of our own checks */
 	if (msg && sbx_str_has_prefix(msg, "Cannot extract through symlink"))
 		return sbx_failx(err, EBADMSG, "entry '%s': path goes through a symlink", path);
-	return sbx_failx(err, decomp_errnum(archive_errno(a)), "entry '%s': %s", path,
-	                 msg ? msg : "cannot unpack");
+	int e = decomp_errnum(archive_errno(a));
+	if (e != EBADMSG) /* the system's trouble (ENOSPC, EIO): say which */
+		return sbx_fail(err, e, "entry '%s': %s", path, msg ? msg : "cannot unpack");
+	return sbx_failx(err, e, "entry '%s': %s", path, msg ? msg : "cannot unpack");
+}
+
+/* A disk writer's result: failures fail; warnings about metadata that
+ * could not be restored are counted, but one caused by the disk (full,
+ * broken) is a failure too: libarchive calls even those warnings. */
+static int check_disk(struct unpacker *u, struct archive *disk, int r, const char *path,
+                      struct sbx_err *err)
+{
+	if (r >= ARCHIVE_OK)
+		return 0;
+	switch (r == ARCHIVE_WARN ? archive_errno(disk) : -1) {
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case ENOMEM:
+	case EROFS:
+	case EFBIG:
+	case -1:
+		return fail_entry(disk, path, err);
+	default:
+		note_warning(u, disk, path);
+		return 0;
+	}
 }
 
 static bool xattr_allowed(const struct unpacker *u, const char *name)
@@ -290,7 +315,9 @@ static int copy_data(struct archive *in, struct archive *disk, const char *path,
 			return 0;
 		if (r < ARCHIVE_WARN)
 			return fail_entry(in, path, err);
-		if (archive_write_data_block(disk, buf, size, off) < ARCHIVE_WARN)
+		/* libarchive reports a failed write(2) (ENOSPC) as a mere
+		 * ARCHIVE_WARN: any warning here means lost data */
+		if (archive_write_data_block(disk, buf, size, off) != ARCHIVE_OK)
 			return fail_entry(disk, path, err);
 	}
 }
@@ -306,23 +333,15 @@ static int unpack_entry(struct unpacker *u, struct archive *in, struct archive *
 	int r = prepare_entry(u, e, raw, path, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = archive_write_header(disk, e);
-	if (r < ARCHIVE_WARN)
-		return fail_entry(disk, raw, err);
-	if (r == ARCHIVE_WARN)
-		note_warning(u, disk, raw);
+	if ((r = check_disk(u, disk, archive_write_header(disk, e), raw, err)) < 0)
+		return r;
 	if (archive_entry_size(e) > 0) {
 		if ((r = copy_data(in, disk, raw, err)) < 0)
 			return r;
 		if (archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e))
 			u->size += (uint64_t)archive_entry_size(e);
 	}
-	r = archive_write_finish_entry(disk);
-	if (r < ARCHIVE_WARN)
-		return fail_entry(disk, raw, err);
-	if (r == ARCHIVE_WARN)
-		note_warning(u, disk, raw);
-	return 0;
+	return check_disk(u, disk, archive_write_finish_entry(disk), raw, err);
 }
 
 int unpack_disk_flags(bool rootless)
@@ -387,11 +406,7 @@ int unpacker_layer(struct unpacker *u, int data_fd, struct sbx_err *err)
 	}
 	if (!u->whiteouts && u->entries == 0)
 		return sbx_failx(err, EBADMSG, "the archive has no entries");
-	if ((r = archive_write_close(disk)) < ARCHIVE_WARN)
-		return fail_entry(disk, "(directory fixups)", err);
-	if (r == ARCHIVE_WARN)
-		note_warning(u, disk, "(directory fixups)");
-	return 0;
+	return check_disk(u, disk, archive_write_close(disk), "(directory fixups)", err);
 }
 
 int unpacker_finish(struct unpacker *u, struct sbx_err *err)

@@ -480,3 +480,23 @@ def test_progress_line_on_a_tty(img, fx):
         pytest.skip(f"the import took {took:.2f} s here; the line appears after 1 s")
     assert "\r\x1b[Kimporting: layer 1/1  " in err and " MB/s" in err
     assert err.endswith("\r\x1b[K")  # and is cleared at the end
+
+
+def test_disk_full_publishes_nothing(img, fx, sbx):
+    """ENOSPC mid-import: a runtime error (125), nothing published, the
+    partial tree removed.  The store is a 2 MB tmpfs mounted in a private
+    mount namespace (the user's own user namespace for the rootless half:
+    root there, but without the full id map it still unpacks rootless)."""
+    store = os.path.join(sbx.tmp, "small")
+    os.makedirs(store)
+    sbx.chown(store)
+    script = ('mount -t tmpfs -o size=2m tmpfs "$S" && "$B" image import "$SRC"; rc=$?; '
+              'echo "rootfs=$(ls -A "$S/rootfs") tmp=$(ls -A "$S/tmp")"; exit $rc')
+    flags = "-Urm" if sbx.rootless else "-m"
+    r = sbx.cmd(["unshare", flags, "sh", "-c", script],
+                env={"S": store, "B": sbx.bin, "SRC": fx["big"]["source"],
+                     "TRIMO_SBX_IMAGE_DIR": store}, timeout=120)
+    assert r.returncode == 125, r.stderr
+    assert r.stderr.startswith(f"trimo-sbx: image import '{fx['big']['source']}': entry 'many/")
+    assert r.stderr.endswith(": No space left on device\n"), r.stderr
+    assert r.stdout == "rootfs= tmp=\n"
