@@ -27,8 +27,7 @@ struct ctx {
 	const struct import_req *req;
 	struct sbx_image *ret;
 	const char *kind;
-	int src_fd; /* plain tar: the archive */
-	struct stat src_st;
+	int src_fd;    /* plain tar: the archive */
 	int layout_fd; /* OCI layout (the user's or the staged one) or docker staging */
 	char src_hex[DIGEST_HEX_LEN + 1];
 	struct oci_manifest manifest;
@@ -248,16 +247,12 @@ static int unpack_tar(struct ctx *c, int tree_fd, struct sbx_err *err)
 	u.layer = 1;
 	if (r >= 0 && lseek(c->src_fd, 0, SEEK_SET) < 0)
 		r = sbx_fail(err, errno, "seek");
-	if (r >= 0)
-		r = stream_blob(c, &u, c->src_fd, NULL, NULL, NO_SIZE, err);
-	/* not hashed twice: the file must not have changed since we hashed
-	 * it, which size, mtime and ctime tell (ctime cannot be set back) */
-	struct stat now;
-	if (r >= 0 && (fstat(c->src_fd, &now) < 0 || now.st_size != c->src_st.st_size ||
-	               now.st_mtim.tv_sec != c->src_st.st_mtim.tv_sec ||
-	               now.st_mtim.tv_nsec != c->src_st.st_mtim.tv_nsec ||
-	               now.st_ctim.tv_sec != c->src_st.st_ctim.tv_sec ||
-	               now.st_ctim.tv_nsec != c->src_st.st_ctim.tv_nsec))
+	/* hashed again on the way (in the helper, beside the unpack): the
+	 * digest we locked and will publish under must be this content's,
+	 * even if the file changed since, or the digest came from sources/ */
+	if (r >= 0 &&
+	    (r = stream_blob(c, &u, c->src_fd, c->src_hex, NULL, NO_SIZE, err)) == -EBADMSG &&
+	    sbx_str_has_prefix(err->msg, "digest mismatch"))
 		r = sbx_failx(err, EBADMSG, "the file changed while it was imported");
 	if (r >= 0)
 		r = unpacker_finish(&u, err);
@@ -553,7 +548,6 @@ static int import_tar(struct ctx *c, char hex[DIGEST_HEX_LEN + 1], struct sbx_er
 		return fd;
 	c->kind = "tar";
 	c->src_fd = fd;
-	c->src_st = st;
 	/* a digest remembered for this very file is checked again while it
 	 * streams, so a stale one cannot publish wrong content */
 	if (store_source_lookup(c->req->st, &st, NULL, hex) < 0) {

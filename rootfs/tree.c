@@ -119,6 +119,43 @@ int tree_rm(int dirfd, const char *name, struct sbx_err *err)
 	return 0;
 }
 
+static uint64_t size_below(int dfd, dev_t dev, int depth)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	uint64_t total = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			total += (uint64_t)st.st_size / (st.st_nlink ? st.st_nlink : 1);
+		} else if (S_ISDIR(st.st_mode) && st.st_dev == dev && depth < 512) {
+			int sub = openat(dfd, de->d_name,
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				total += size_below(sub, dev, depth + 1);
+				close(sub);
+			}
+		}
+	}
+	closedir(d);
+	return total;
+}
+
+uint64_t tree_size(int dirfd)
+{
+	struct stat st;
+	return fstat(dirfd, &st) < 0 ? 0 : size_below(dirfd, st.st_dev, 0);
+}
+
 /* --- pathset: open addressing, FNV-1a --------------------------------- */
 
 static size_t hash_str(const char *s, size_t len)

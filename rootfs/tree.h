@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -27,6 +28,11 @@ int tree_open_dir(int root_fd, const char *path);
  * enters directories of mode 0000 (a rootless image may have them): it
  * gives the owner u+rwx before it opens one.  Missing is not an error. */
 int tree_rm(int dirfd, const char *name, struct sbx_err *err);
+
+/* Apparent size of the regular files below dirfd (a file with n links
+ * counts size/n each time, so once in all), without following symlinks or
+ * crossing file systems; folders it cannot read count as empty. */
+uint64_t tree_size(int dirfd);
 
 /* A set of paths (those a layer itself created, with all their parents). */
 struct pathset {

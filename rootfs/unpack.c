@@ -412,5 +412,10 @@ int unpacker_layer(struct unpacker *u, int data_fd, struct sbx_err *err)
 int unpacker_finish(struct unpacker *u, struct sbx_err *err)
 {
 	progress_tick(u);
+	/* layers overwrite and white out each other: the sum of their
+	 * entries is not the tree's size (walked while every folder is
+	 * still open to us) */
+	if (u->whiteouts)
+		u->size = tree_size(u->root_fd);
 	return dirmodes_apply(&u->dirmodes, u->root_fd, err);
 }

@@ -215,6 +215,39 @@ static void test_prune_leftovers(void **state)
 	assert_int_equal(access(alive, F_OK), -1);
 }
 
+/* A stale or forged sources/ entry names the wrong digest for a file: the
+ * unpack hashes the stream again and refuses to publish under it. */
+static void test_stale_source_entry(void **state)
+{
+	struct fx *f = *state;
+	struct sbx_image img;
+	struct sbx_err err = {0};
+	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), 0);
+	assert_int_equal(image_remove(f->store, f->digest, NULL, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(f->tar, &st), 0);
+	char entry[256], buf[256];
+	snprintf(entry, sizeof(entry), "%s/sources/%llx-%llu", f->store,
+	         (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	FILE *fp = fopen(entry, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	char *hex = strstr(buf, f->digest + 7);
+	assert_non_null(hex);
+	memset(hex, 'e', 64);
+	fp = fopen(entry, "w");
+	fputs(buf, fp);
+	fclose(fp);
+	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), -EBADMSG);
+	assert_string_equal(err.msg, "the file changed while it was imported");
+	struct image_info *v;
+	size_t n;
+	assert_int_equal(image_list(f->store, &v, &n, &err), 0);
+	assert_int_equal(n, 0);
+	image_list_free(v, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +255,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prune_leftovers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_source_entry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
