@@ -23,8 +23,9 @@
  *   meta/<hex>.json    source, created, size, layers, the image config
  *   refs/<name>        "sha256:<hex>\n"
  *   locks/<hex>.lock   per-image import lock (flock)
- *   sources/<dev>-<ino>  file identity -> digest, so a second `run` of the
- *                      same 2 GB tarball does not hash it again
+ *   sources/<dev>-<ino>[-<tag hash>]  file identity (and size, mtime,
+ *                      ctime) -> digest, so a second `run` of the same 2 GB
+ *                      tarball does not hash it again
  *   tmp/               unpacks and staging in progress, each flock'ed by
  *                      its owner; what nobody holds is a leftover
  * <hex> is the 64 hex digits of the sha256 key, without "sha256:": a ':'
@@ -32,10 +33,16 @@
  * the store path itself still must be).  The key is the manifest digest
  * (OCI), the config digest (docker-archive) or the archive's sha256 (plain
  * tar).  rootfs/ is mode 0700: as root the trees keep setuid binaries and
- * device nodes that other users must not reach.
+ * device nodes that other users must not reach.  Nothing writes a tree
+ * after it is published: mount it only as an overlay lower layer (or a
+ * read-only bind).  The tree keeps the image's own modes (a 0644 file is
+ * writable by its owner outside the sandbox), so never hand it to a
+ * sandbox writable.
  *
  * Trust: every blob is checked against its descriptor (size and sha256),
  * every layer's uncompressed stream against the config's rootfs.diff_ids,
+ * a plain tar against the digest it is published under (hashed again as it
+ * streams, so a file changed meanwhile or a stale sources/ entry fails),
  * nothing is written outside the tree (libarchive's SECURE_SYMLINKS,
  * SECURE_NODOTDOT and SECURE_NOABSOLUTEPATHS stay on; our own checks run
  * first for clearer errors; whiteouts are resolved with
@@ -46,9 +53,12 @@
  * setuid/setgid bits are dropped, device nodes are skipped and counted,
  * security.* and trusted.* xattrs are skipped.  trusted.overlay.* and
  * user.overlay.* are always skipped: overlayfs would act on them in a lower
- * layer.  Directories whose mode would lock the owner out (0500, 0000) are
- * unpacked writable and get their mode back at the end, so later layers
- * apply and `image rm` works.
+ * layer.  ACLs and file flags (chattr) are not restored.  Directories
+ * whose mode would lock the owner out (0500, 0000) are unpacked writable
+ * and get their mode back at the end, so later layers apply and `image rm`
+ * works.  Metadata libarchive cannot restore (times, xattrs on a file
+ * system without them) is counted in sbx_image.warnings; a failed data
+ * write (ENOSPC) fails the import.
  *
  * Concurrency: any number of trimo-sbx processes may use one store.  The
  * per-image lock makes concurrent imports of one image unpack it once (the
@@ -125,10 +135,12 @@ int image_import(const char *store_dir, const char *source, const char *base_dir
                  const struct image_import_opts *opts, struct sbx_image *ret, struct sbx_err *err);
 
 /* Hold a stored image for as long as the returned fd stays open (a shared
- * flock on its tree): image_remove and image_prune refuse to remove it.
- * The runner keeps the fd for the sandbox's life (it may pass it to the
- * supervisor; the lock belongs to the open file, not the process).  Fails
- * with -ENOENT when the image is not (or no longer) in the store. */
+ * flock on its tree, visible in /proc/locks): image_remove and image_prune
+ * refuse to remove it.  The runner keeps the fd for the sandbox's life;
+ * the lock belongs to the open file, not the process, so a forked
+ * supervisor keeps it (the fd is O_CLOEXEC: clear that before an exec
+ * that must keep it).  Fails with -ENOENT when the image is not (or no
+ * longer) in the store. */
 int image_hold(const char *store_dir, const char *digest, int *ret_fd, struct sbx_err *err);
 
 /* Release a hold (closes the fd; -1 is fine). */
