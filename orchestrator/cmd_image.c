@@ -11,13 +11,15 @@
 #include <jansson.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "rootfs/image.h"
 
 #define USAGE                                                                                      \
-	"usage: trimo-sbx image import SOURCE [--name NAME] [--json]\n"                            \
+	"usage: trimo-sbx image import SOURCE [--name NAME] [--json] [--base-dir DIR]\n"           \
 	"       trimo-sbx image ls [--json]\n"                                                     \
 	"       trimo-sbx image rm NAME|DIGEST...\n"                                               \
-	"       trimo-sbx image prune\n"
+	"       trimo-sbx image prune\n"                                                           \
+	"Every verb takes --store DIR (default: see image_default_store_dir).\n"
 
 int image_default_store_dir(char *buf, size_t size, struct sbx_err *err)
 {
@@ -98,7 +100,7 @@ static double now_seconds(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void print_import(const struct sbx_image *img, double seconds, bool json)
+static void print_warnings(const struct sbx_image *img)
 {
 	if (img->skipped_devices)
 		fprintf(stderr, "trimo-sbx: warning: skipped %u device nodes (not root)\n",
@@ -107,16 +109,18 @@ static void print_import(const struct sbx_image *img, double seconds, bool json)
 		fprintf(stderr,
 		        "trimo-sbx: warning: %u entries kept only part of their metadata (%s)\n",
 		        img->warnings, img->first_warning);
-	if (!json) {
-		printf("%s\n", img->digest);
-		return;
-	}
-	json_t *o =
-	    json_pack("{s:s, s:s, s:b, s:I, s:I, s:i, s:f, s:i, s:i, s:i}", "digest", img->digest,
-	              "path", img->path, "imported", img->imported, "bytes", (json_int_t)img->bytes,
-	              "size", (json_int_t)img->size, "layers", (int)img->layers, "seconds", seconds,
-	              "skipped_devices", (int)img->skipped_devices, "skipped_xattrs",
-	              (int)img->skipped_xattrs, "warnings", (int)img->warnings);
+}
+
+/* --json: one object on stdout, warnings in it, nothing on stderr but the
+ * progress line (what image_unpack_helper reads). */
+static void print_json(const struct sbx_image *img, double seconds)
+{
+	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:I, s:i, s:f, s:i, s:i, s:i, s:s}", "digest",
+	                      img->digest, "path", img->path, "imported", img->imported, "bytes",
+	                      (json_int_t)img->bytes, "size", (json_int_t)img->size, "layers",
+	                      (int)img->layers, "seconds", seconds, "skipped_devices",
+	                      (int)img->skipped_devices, "skipped_xattrs", (int)img->skipped_xattrs,
+	                      "warnings", (int)img->warnings, "first_warning", img->first_warning);
 	if (o) {
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -124,50 +128,82 @@ static void print_import(const struct sbx_image *img, double seconds, bool json)
 	}
 }
 
-static int cmd_import(const char *store, int argc, char **argv)
+static int report_json(const struct sbx_err *err)
+{
+	json_t *o = json_pack("{s:s, s:i}", "error", err->msg, "errno", err->errnum);
+	if (o) {
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+	}
+	return image_err_is_input(err) ? 2 : 125;
+}
+
+struct import_args {
+	const char *source, *base_dir;
+	bool json;
+	struct image_import_opts o;
+};
+
+static int parse_import(int argc, char **argv, struct import_args *a)
 {
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, 'n'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"base-dir", required_argument, NULL, 'b'},
+	    {"max-bytes", required_argument, NULL, 'm'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *name = NULL;
-	bool json = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "n:j", opts, NULL)) != -1) {
+		struct sbx_err err = {0};
 		if (c == 'n')
-			name = optarg;
+			a->o.name = optarg;
 		else if (c == 'j')
-			json = true;
-		else
-			return usage_error(NULL);
+			a->json = true;
+		else if (c == 'b')
+			a->base_dir = optarg;
+		else if (c != 'm' ||
+		         sbx_parse_size(optarg, "--max-bytes", &a->o.max_bytes, &err) < 0)
+			return usage_error(err.msg[0] ? err.msg : NULL);
 	}
 	if (optind != argc - 1)
 		return usage_error("import takes one SOURCE");
-	const char *source = argv[optind];
-	if (!strncmp(source, "dir:", 4)) {
-		fprintf(stderr,
-		        "trimo-sbx: image import '%s': dir: sources are used in place; "
-		        "there is nothing to import\n",
-		        source);
-		return 2;
+	a->source = argv[optind];
+	return 0;
+}
+
+static int cmd_import(const char *store, int argc, char **argv)
+{
+	struct import_args a = {.o = {.unpack = image_unpack_here}};
+	int r = parse_import(argc, argv, &a);
+	if (r)
+		return r;
+	struct sbx_err err = {0};
+	if (!strncmp(a.source, "dir:", 4)) {
+		sbx_failx(&err, EINVAL,
+		          "dir: sources are used in place; there is nothing to import");
+		return a.json ? report_json(&err) : report(&err, "image import '%s'", a.source);
 	}
 	struct progress p = {false};
-	struct image_import_opts o = {.name = name};
 	if (isatty(STDERR_FILENO)) {
-		o.progress = progress_cb;
-		o.progress_data = &p;
+		a.o.progress = progress_cb;
+		a.o.progress_data = &p;
 	}
 	struct sbx_image img;
-	struct sbx_err err = {0};
 	double t0 = now_seconds();
-	int r = image_import(store, source, NULL, &o, &img, &err);
+	r = image_import(store, a.source, a.base_dir, &a.o, &img, &err);
 	if (p.shown)
 		fputs("\r\033[K", stderr);
 	if (r < 0)
-		return report(&err, "image import '%s'", source);
-	print_import(&img, now_seconds() - t0, json);
+		return a.json ? report_json(&err) : report(&err, "image import '%s'", a.source);
+	if (a.json) {
+		print_json(&img, now_seconds() - t0);
+	} else {
+		print_warnings(&img);
+		printf("%s\n", img.digest);
+	}
 	return 0;
 }
 
@@ -266,13 +302,39 @@ static int cmd_prune(const char *store, int argc, char **argv)
 	return 0;
 }
 
+/* Take "--store DIR" out of argv (any position after the verb). */
+static const char *take_store(int *argc, char **argv)
+{
+	const char *store = NULL;
+	int j = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--") && i > 0) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--store") && i + 1 < *argc)
+			store = argv[++i];
+		else if (!strncmp(argv[i], "--store=", 8))
+			store = argv[i] + 8;
+		else
+			argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	*argc = j;
+	return store;
+}
+
 int cmd_image(int argc, char **argv)
 {
+	const char *given = take_store(&argc, argv);
 	if (argc < 2)
 		return usage_error(NULL);
 	char store[4096];
 	struct sbx_err err = {0};
-	if (image_default_store_dir(store, sizeof(store), &err) < 0) {
+	if (given)
+		snprintf(store, sizeof(store), "%s", given);
+	else if (image_default_store_dir(store, sizeof(store), &err) < 0) {
 		fprintf(stderr, "trimo-sbx: image: %s\n", err.msg);
 		return 2;
 	}

@@ -3,6 +3,7 @@
 #include "rootfs/image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "rootfs/import.h"
+#include "rootfs/layout.h"
 #include "rootfs/source.h"
 #include "rootfs/store.h"
 
@@ -53,33 +54,107 @@ static int resolve_dir(const struct image_source *src, const struct image_import
 	return 0;
 }
 
-/* A source already in the store (digest or name), else an import. */
-static int find_or_import(const struct import_req *req, char hex[DIGEST_HEX_LEN + 1],
-                          struct sbx_image *ret, struct sbx_err *err)
+static int lookup_file(struct store *st, const struct image_source *src,
+                       char hex[DIGEST_HEX_LEN + 1], bool *found, struct sbx_err *err)
 {
-	const struct image_source *src = req->src;
-	if (src->kind == SOURCE_DIGEST) {
-		memcpy(hex, src->hex, DIGEST_HEX_LEN + 1);
-		if (!store_has(req->st, hex))
-			return sbx_failx(err, ENOENT, "image sha256:%s is not in the store", hex);
-		snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
-		return 0;
+	struct stat sb;
+	if (stat(src->path, &sb) < 0) {
+		if (errno != ENOENT)
+			return sbx_fail(err, errno, "'%s'", src->path);
+		if (src->kind == SOURCE_FILE && src->name[0])
+			return sbx_failx(err, ENOENT, "no image named '%s' and no file '%s'",
+			                 src->name, src->path);
+		return sbx_failx(err, ENOENT, "'%s' does not exist", src->path);
 	}
-	if (src->kind == SOURCE_FILE && src->name[0] &&
-	    store_ref_read(req->st, src->name, hex) == 0) {
-		char shrt[20];
+	/* remembered by identity (a stat, not a hash of the file); a miss
+	 * is left to the unpack, which hashes anyway */
+	*found = S_ISREG(sb.st_mode) && store_source_lookup(st, &sb, src->tag, hex) == 0 &&
+	         store_has(st, hex);
+	return 0;
+}
+
+static int lookup_oci(struct store *st, const struct image_source *src, uint64_t max_bytes,
+                      char hex[DIGEST_HEX_LEN + 1], bool *found, struct sbx_err *err)
+{
+	struct layout l = {.fd = open(src->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+	                   .max_bytes = max_bytes};
+	if (l.fd < 0)
+		return errno == ENOENT || errno == ENOTDIR
+		           ? sbx_failx(err, ENOENT, "'%s' is not a folder", src->path)
+		           : sbx_fail(err, errno, "open '%s'", src->path);
+	int r = layout_resolve_manifest(&l, src->tag, hex, err);
+	close(l.fd);
+	layout_free(&l);
+	*found = r >= 0 && store_has(st, hex);
+	return r;
+}
+
+/* Is the source in the store already?  Without libarchive: names and
+ * digests, sources/ for files, index.json and the manifest for layouts. */
+static int lookup(struct store *st, const struct image_source *src, uint64_t max_bytes,
+                  char hex[DIGEST_HEX_LEN + 1], bool *found, struct sbx_err *err)
+{
+	char shrt[20];
+	*found = false;
+	switch (src->kind) {
+	case SOURCE_DIGEST:
+		memcpy(hex, src->hex, DIGEST_HEX_LEN + 1);
+		if (!(*found = store_has(st, hex)))
+			return sbx_failx(err, ENOENT, "image sha256:%s is not in the store", hex);
+		return 0;
+	case SOURCE_OCI:
+		return lookup_oci(st, src, max_bytes, hex, found, err);
+	case SOURCE_FILE:
+		if (!src->name[0] || store_ref_read(st, src->name, hex) < 0)
+			return lookup_file(st, src, hex, found, err);
 		digest_short(hex, shrt);
-		if (!store_has(req->st, hex))
+		if (!(*found = store_has(st, hex)))
 			return sbx_failx(err, ENOENT, "image '%s' (%s) is not in the store",
 			                 src->name, shrt);
-		snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
 		return 0;
+	default:
+		return lookup_file(st, src, hex, found, err);
 	}
-	struct stat st;
-	if (src->kind == SOURCE_FILE && src->name[0] && stat(src->path, &st) < 0 && errno == ENOENT)
-		return sbx_failx(err, ENOENT, "no image named '%s' and no file '%s'", src->name,
-		                 src->path);
-	return import_source(req, hex, ret, err);
+}
+
+/* Find or import, then name and hold. */
+static int import_in_store(struct store *st, const struct image_source *src, const char *source,
+                           const char *base_dir, const struct image_import_opts *opts,
+                           struct sbx_image *img, struct sbx_err *err)
+{
+	uint64_t max = opts->max_bytes ? opts->max_bytes : IMAGE_DEFAULT_MAX_BYTES;
+	char hex[DIGEST_HEX_LEN + 1];
+	int r;
+	/* a remove or prune may take the image between our look and the name
+	 * or hold: then look again */
+	for (int attempt = 0;; attempt++) {
+		bool found;
+		if ((r = lookup(st, src, max, hex, &found, err)) < 0)
+			return r;
+		if (!found) {
+			image_unpack_fn unpack = opts->unpack ? opts->unpack : image_unpack_helper;
+			if ((r = unpack(st->path, source, base_dir, opts, img, err)) < 0)
+				return r;
+			memcpy(hex, img->digest + strlen(DIGEST_PREFIX), DIGEST_HEX_LEN + 1);
+		}
+		if (opts->name && (r = store_ref_write(st, opts->name, hex, err)) < 0)
+			return r;
+		if (opts->hold)
+			r = store_hold(st, hex, &img->hold_fd, err);
+		else if (!store_has(st, hex))
+			r = sbx_failx(err, ENOENT, "image sha256:%s was removed", hex);
+		if (r != -ENOENT || attempt >= 2)
+			break;
+	}
+	if (r < 0)
+		return r;
+	snprintf(img->digest, sizeof(img->digest), "sha256:%s", hex);
+	if ((size_t)snprintf(img->path, sizeof(img->path), "%s/rootfs/%s", st->path, hex) >=
+	    sizeof(img->path)) {
+		image_release(img->hold_fd);
+		return sbx_failx(err, ENAMETOOLONG, "image store path '%s' is too long", st->path);
+	}
+	return 0;
 }
 
 int image_import(const char *store_dir, const char *source, const char *base_dir,
@@ -103,36 +178,8 @@ int image_import(const char *store_dir, const char *source, const char *base_dir
 	_cleanup_store_ struct store st = {.fd = -1};
 	if ((r = store_open(store_dir, &st, err)) < 0)
 		return r;
-	struct import_req req = {
-	    .st = &st,
-	    .src = &src,
-	    .source = source,
-	    .opts = opts,
-	    .max_bytes = opts->max_bytes ? opts->max_bytes : IMAGE_DEFAULT_MAX_BYTES,
-	    .rootless = import_is_rootless(),
-	};
-	char hex[DIGEST_HEX_LEN + 1];
-	/* a remove or prune may take the image between our look and the name
-	 * or hold: then look again */
-	for (int attempt = 0;; attempt++) {
-		if ((r = find_or_import(&req, hex, &img, err)) < 0)
-			return r;
-		if (opts->name && (r = store_ref_write(&st, opts->name, hex, err)) < 0)
-			return r;
-		if (opts->hold)
-			r = store_hold(&st, hex, &img.hold_fd, err);
-		else if (!store_has(&st, hex))
-			r = sbx_failx(err, ENOENT, "image sha256:%s was removed", hex);
-		if (r != -ENOENT || attempt >= 2)
-			break;
-	}
-	if (r < 0)
+	if ((r = import_in_store(&st, &src, source, base_dir, opts, &img, err)) < 0)
 		return r;
-	if ((size_t)snprintf(img.path, sizeof(img.path), "%s/rootfs/%s", st.path, hex) >=
-	    sizeof(img.path)) {
-		image_release(img.hold_fd);
-		return sbx_failx(err, ENAMETOOLONG, "image store path '%s' is too long", st.path);
-	}
 	*ret = img;
 	return 0;
 }

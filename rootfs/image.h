@@ -66,10 +66,19 @@
  * leaves nothing published; its leftovers in tmp/ are removed by the next
  * import of that image or by image_prune.
  *
- * The import forks one short-lived helper per layer (decompression and
- * hashing run beside the unpack, on another core) and changes the working
- * directory while it unpacks, restoring it before it returns.  Call it
- * from a single-threaded process (trimo-sbx has no threads).
+ * Where the unpack runs: resolving an image the store has (a name, a
+ * digest, a file seen before, an OCI layout's manifest) needs no
+ * libarchive.  Only an unpack does, and linking libarchive costs every
+ * start of a program ~2 ms (libxml2, ICU, libstdc++ come with it), so by
+ * default image_import() runs the unpack in the helper program
+ * IMAGE_HELPER (`IMAGE_HELPER image import --json ...`, next to
+ * /proc/self/exe, or $TRIMO_SBX_IMAGE_HELPER), like bin/trimo-sbx-scope.
+ * The helper itself, and the tests, pass opts.unpack = image_unpack_here.
+ * image_unpack_here() forks one short-lived process per layer
+ * (decompression and hashing run beside the unpack, on another core) and
+ * changes the working directory while it unpacks, restoring it before it
+ * returns.  Call it from a single-threaded process (trimo-sbx has no
+ * threads).
  *
  * Errors: every function returns >= 0 on success and -errno on failure,
  * with err filled.  image_err_is_input() tells errors caused by the source
@@ -85,6 +94,7 @@
 #include "common/err.h"
 
 #define IMAGE_DIGEST_MAX 72 /* "sha256:" + 64 hex + NUL, rounded */
+#define IMAGE_HELPER     "trimo-sbx-image"
 #define IMAGE_NAME_MAX   128
 
 /* Default limits (struct image_import_opts overrides them). */
@@ -114,8 +124,17 @@ struct sbx_image {
 typedef void (*image_progress_fn)(void *userdata, unsigned layer, unsigned layers, uint64_t bytes,
                                   double seconds);
 
+struct image_import_opts;
+
+/* Unpacks SOURCE into the store (the store lacks it): the import proper,
+ * without names and holds.  Fills ret's digest, imported and statistics. */
+typedef int (*image_unpack_fn)(const char *store_dir, const char *source, const char *base_dir,
+                               const struct image_import_opts *opts, struct sbx_image *ret,
+                               struct sbx_err *err);
+
 struct image_import_opts {
 	const char *name;           /* also record refs/<name>; NULL for none */
+	image_unpack_fn unpack;     /* NULL: image_unpack_helper */
 	bool hold;                  /* return with ret->hold_fd held (see image_hold) */
 	uint64_t max_bytes;         /* 0: IMAGE_DEFAULT_MAX_BYTES */
 	image_progress_fn progress; /* NULL for none */
@@ -133,6 +152,18 @@ int image_resolve(const char *store_dir, const char *source, const char *base_di
  * no image_remove can slip in between (dir: sources hold nothing). */
 int image_import(const char *store_dir, const char *source, const char *base_dir,
                  const struct image_import_opts *opts, struct sbx_image *ret, struct sbx_err *err);
+
+/* The unpack in this process (links libarchive). */
+int image_unpack_here(const char *store_dir, const char *source, const char *base_dir,
+                      const struct image_import_opts *opts, struct sbx_image *ret,
+                      struct sbx_err *err);
+
+/* The unpack in the helper program (see "Where the unpack runs"): its
+ * progress line goes to our stderr; its error comes back whole (message
+ * and errno).  opts->progress is not called. */
+int image_unpack_helper(const char *store_dir, const char *source, const char *base_dir,
+                        const struct image_import_opts *opts, struct sbx_image *ret,
+                        struct sbx_err *err);
 
 /* Hold a stored image for as long as the returned fd stays open (a shared
  * flock on its tree, visible in /proc/locks): image_remove and image_prune

@@ -1,4 +1,7 @@
-#include "rootfs/import.h"
+/* The import of one source into the store in this process: the unpack
+ * with libarchive, its helper process, the checks, the publish.  The
+ * public entry is image_unpack_here() (image.h). */
+#include "rootfs/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,26 +19,33 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "rootfs/decomp.h"
+#include "rootfs/layout.h"
+#include "rootfs/source.h"
+#include "rootfs/store.h"
 #include "rootfs/oci.h"
 #include "rootfs/unpack.h"
 
-#define NO_SIZE         UINT64_MAX
-#define MAX_INDEX_DEPTH 4
-#define MAX_CANDIDATES  1024
+struct import_req {
+	struct store *st;
+	const struct image_source *src;
+	const char *source; /* as the user wrote it, for meta */
+	const struct image_import_opts *opts;
+	uint64_t max_bytes;
+	bool rootless;
+};
 
 struct ctx {
 	const struct import_req *req;
 	struct sbx_image *ret;
 	const char *kind;
-	int src_fd;    /* plain tar: the archive */
-	int layout_fd; /* OCI layout (the user's or the staged one) or docker staging */
+	int src_fd; /* plain tar: the archive */
 	char src_hex[DIGEST_HEX_LEN + 1];
-	struct oci_manifest manifest;
-	struct oci_config config;
-	struct docker_manifest docker;
+	struct layout lay; /* the OCI layout (the user's or staged) or docker staging */
 };
 
-bool import_is_rootless(void)
+/* True when this process cannot chown or mknod freely: euid != 0, or
+ * root in a user namespace without the full id map. */
+static bool is_rootless(void)
 {
 	if (geteuid() != 0)
 		return true;
@@ -44,132 +54,6 @@ bool import_is_rootless(void)
 	if (!f || fscanf(f, "%lu %lu %lu", &inside, &outside, &count) != 3)
 		return true;
 	return !(inside == 0 && outside == 0 && count == 4294967295UL);
-}
-
-/* Open a file below root (a layout or a staging folder): symlinks inside
- * are followed but stay inside. */
-static int open_in(int root_fd, const char *path)
-{
-	struct open_how how = {
-	    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd;
-	do
-		fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-	return fd < 0 ? -errno : (int)fd;
-}
-
-/* Open path (below root) as a regular file of want_size bytes. */
-static int open_regular(int root_fd, const char *path, uint64_t want_size, const char *what,
-                        struct sbx_err *err)
-{
-	int fd = open_in(root_fd, path);
-	if (fd == -ENOENT || fd == -ENOTDIR)
-		return sbx_failx(err, EBADMSG, "%s: '%s' is missing", what, path);
-	if (fd < 0)
-		return sbx_fail(err, -fd, "%s: open '%s'", what, path);
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sbx_failx(err, EBADMSG, "%s: '%s' is not a regular file", what, path);
-	}
-	if (want_size != NO_SIZE && (uint64_t)st.st_size != want_size) {
-		close(fd);
-		return sbx_failx(err, EBADMSG,
-		                 "%s: size mismatch: the descriptor says %llu bytes, the blob has "
-		                 "%llu",
-		                 what, (unsigned long long)want_size,
-		                 (unsigned long long)st.st_size);
-	}
-	return fd;
-}
-
-static void blob_path(const char *hex, char *buf, size_t size)
-{
-	snprintf(buf, size, "blobs/sha256/%s", hex);
-}
-
-/* Read all of fd, at most max bytes, NUL-terminated. */
-static int read_all(int fd, size_t max, char **ret, size_t *ret_len)
-{
-	size_t cap = 4096, len = 0;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap > max)
-				return -EFBIG;
-			char *n = realloc(buf, cap * 2);
-			if (!n)
-				return -ENOMEM;
-			buf = n;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > max)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
-/* Read a JSON blob (bounded) and check its digest when one is expected. */
-static int read_json(int root_fd, const char *path, const char *hex, uint64_t size,
-                     const char *what, char **ret, size_t *ret_len, struct sbx_err *err)
-{
-	if (size != NO_SIZE && size > IMAGE_MAX_JSON)
-		return sbx_failx(err, EFBIG, "%s: %llu bytes is larger than the limit of %u", what,
-		                 (unsigned long long)size, IMAGE_MAX_JSON);
-	_cleanup_close_ int fd = open_regular(root_fd, path, size, what, err);
-	if (fd < 0)
-		return fd;
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	int r = read_all(fd, IMAGE_MAX_JSON, &buf, &len);
-	if (r == -EFBIG)
-		return sbx_failx(err, EFBIG, "%s: larger than the limit of %u bytes", what,
-		                 IMAGE_MAX_JSON);
-	if (r < 0)
-		return sbx_fail(err, -r, "%s: read '%s'", what, path);
-	if (hex) {
-		struct digest_ctx c;
-		char got[DIGEST_HEX_LEN + 1];
-		digest_init(&c);
-		digest_update(&c, buf, len);
-		digest_final_hex(&c, got);
-		if (strcmp(got, hex))
-			return sbx_failx(err, EBADMSG,
-			                 "%s: digest mismatch: the blob hashes to sha256:%s", what,
-			                 got);
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
-/* "<hex>.json" or "blobs/sha256/<hex>": the name carries the digest. */
-static bool name_digest(const char *path, char hex[DIGEST_HEX_LEN + 1])
-{
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	if (strlen(base) < DIGEST_HEX_LEN)
-		return false;
-	memcpy(hex, base, DIGEST_HEX_LEN);
-	hex[DIGEST_HEX_LEN] = '\0';
-	const char *rest = base + DIGEST_HEX_LEN;
-	return digest_hex_valid(hex) && (!strcmp(rest, ".json") || !rest[0]);
 }
 
 static void decompp(struct decomp *d)
@@ -264,11 +148,11 @@ static int unpack_tar(struct ctx *c, int tree_fd, struct sbx_err *err)
 /* The layers of an OCI manifest or a docker-archive, in order. */
 static int unpack_layers(struct ctx *c, int tree_fd, struct sbx_err *err)
 {
-	bool docker = c->docker.layers != NULL;
-	size_t n = docker ? c->docker.n_layers : c->manifest.n_layers;
-	if (c->config.n_diff_ids != n)
+	bool docker = c->lay.docker.layers != NULL;
+	size_t n = docker ? c->lay.docker.n_layers : c->lay.manifest.n_layers;
+	if (c->lay.config.n_diff_ids != n)
 		return sbx_failx(err, EBADMSG, "config: %zu diff_ids for %zu layers",
-		                 c->config.n_diff_ids, n);
+		                 c->lay.config.n_diff_ids, n);
 	struct unpacker u;
 	int r = unpacker_init(&u, tree_fd, c->req->rootless, true, c->req->max_bytes, err);
 	progress_setup(c, &u, (unsigned)n);
@@ -277,23 +161,25 @@ static int unpack_layers(struct ctx *c, int tree_fd, struct sbx_err *err)
 		const char *hex = NULL;
 		uint64_t size = NO_SIZE;
 		if (docker) {
-			snprintf(path, sizeof(path), "%s", c->docker.layers[i]);
+			snprintf(path, sizeof(path), "%s", c->lay.docker.layers[i]);
 			snprintf(what, sizeof(what), "layer '%s'", path);
 			/* newer docker saves name blobs by digest: check it too */
-			if (sbx_str_has_prefix(path, "blobs/sha256/") && name_digest(path, named))
+			if (sbx_str_has_prefix(path, "blobs/sha256/") &&
+			    layout_name_digest(path, named))
 				hex = named;
 		} else {
-			hex = c->manifest.layers[i].hex;
-			size = c->manifest.layers[i].size;
-			blob_path(hex, path, sizeof(path));
+			hex = c->lay.manifest.layers[i].hex;
+			size = c->lay.manifest.layers[i].size;
+			layout_blob_path(hex, path, sizeof(path));
 			digest_short(hex, shrt);
 			snprintf(what, sizeof(what), "layer %s", shrt);
 		}
 		u.layer = (unsigned)i + 1;
-		_cleanup_close_ int fd = open_regular(c->layout_fd, path, size, what, err);
+		_cleanup_close_ int fd = layout_open_regular(c->lay.fd, path, size, what, err);
 		if (fd < 0)
 			r = fd;
-		else if ((r = stream_blob(c, &u, fd, hex, c->config.diff_ids[i], size, err)) < 0)
+		else if ((r = stream_blob(c, &u, fd, hex, c->lay.config.diff_ids[i], size, err)) <
+		         0)
 			sbx_wrap(err, "%s", what);
 	}
 	if (r >= 0)
@@ -303,172 +189,13 @@ static int unpack_layers(struct ctx *c, int tree_fd, struct sbx_err *err)
 	return r;
 }
 
-static int read_config(struct ctx *c, const char *path, const char *hex, uint64_t size,
-                       struct sbx_err *err)
-{
-	char what[40], shrt[20];
-	digest_short(hex, shrt);
-	snprintf(what, sizeof(what), "config %s", shrt);
-	_cleanup_free_ char *json = NULL;
-	size_t len;
-	int r = read_json(c->layout_fd, path, hex, size, what, &json, &len, err);
-	if (r < 0)
-		return r;
-	if ((r = oci_parse_config(json, len, IMAGE_MAX_LAYERS, what, &c->config, err)) < 0)
-		return r;
-	if (c->config.platform.os[0] && strcmp(c->config.platform.os, "linux"))
-		return sbx_failx(err, EBADMSG, "%s: the image is for %s, not linux", what,
-		                 c->config.platform.os);
-	return 0;
-}
-
 static int unpack_oci(struct ctx *c, int tree_fd, struct sbx_err *err)
 {
 	char path[PATH_MAX];
-	blob_path(c->manifest.config.hex, path, sizeof(path));
-	int r = read_config(c, path, c->manifest.config.hex, c->manifest.config.size, err);
+	layout_blob_path(c->lay.manifest.config.hex, path, sizeof(path));
+	int r = layout_read_config(&c->lay, path, c->lay.manifest.config.hex,
+	                           c->lay.manifest.config.size, err);
 	return r < 0 ? r : unpack_layers(c, tree_fd, err);
-}
-
-static int push_desc(struct oci_desc **v, size_t *n, const struct oci_desc *d, struct sbx_err *err)
-{
-	if (*n >= MAX_CANDIDATES)
-		return sbx_failx(err, EFBIG, "index: more than %d manifests", MAX_CANDIDATES);
-	struct oci_desc *nv = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!nv)
-		return sbx_fail(err, ENOMEM, "index");
-	*v = nv;
-	nv[(*n)++] = *d;
-	return 0;
-}
-
-/* The image manifests below descs: nested indexes are read (and checked)
- * and replaced by their entries; artifacts and unknown types are left out. */
-static int expand(struct ctx *c, const struct oci_desc *descs, size_t n, int depth,
-                  struct oci_desc **v, size_t *nv, struct sbx_err *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		enum oci_media kind = oci_media_kind(descs[i].media_type);
-		int r = 0;
-		if (kind == OCI_MEDIA_MANIFEST)
-			r = push_desc(v, nv, &descs[i], err);
-		if (kind != OCI_MEDIA_INDEX)
-			continue;
-		if (r < 0)
-			return r;
-		char what[40], shrt[20], path[PATH_MAX];
-		digest_short(descs[i].hex, shrt);
-		snprintf(what, sizeof(what), "index %s", shrt);
-		if (depth >= MAX_INDEX_DEPTH)
-			return sbx_failx(err, EBADMSG, "%s: indexes nested too deep", what);
-		_cleanup_free_ char *json = NULL;
-		size_t len;
-		struct oci_index ix = {0};
-		blob_path(descs[i].hex, path, sizeof(path));
-		if ((r = read_json(c->layout_fd, path, descs[i].hex, descs[i].size, what, &json,
-		                   &len, err)) < 0 ||
-		    (r = oci_parse_index(json, len, c->req->max_bytes, what, &ix, err)) < 0)
-			return r;
-		r = expand(c, ix.manifests, ix.n, depth + 1, v, nv, err);
-		oci_index_free(&ix);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Keep the top-level entries tagged `tag`; without a tag, refuse a layout
- * that holds several differently tagged images. */
-static int filter_tag(struct oci_index *ix, const char *tag, const char *what, struct sbx_err *err)
-{
-	char tags[256] = "";
-	size_t kept = 0, ntags = 0;
-	for (size_t i = 0; i < ix->n; i++) {
-		const char *t = ix->manifests[i].ref_name;
-		if (t[0] && !strstr(tags, t) && strlen(tags) + strlen(t) + 3 < sizeof(tags)) {
-			snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags), "%s%s",
-			         ntags ? ", " : "", t);
-			ntags++;
-		}
-		if (!tag[0] || !strcmp(t, tag))
-			ix->manifests[kept++] = ix->manifests[i];
-	}
-	if (tag[0] && kept == 0)
-		return sbx_failx(err, ENOENT, "%s: no image tagged '%s' (tags: %s)", what, tag,
-		                 tags[0] ? tags : "none");
-	if (!tag[0] && ntags > 1)
-		return sbx_failx(err, EBADMSG,
-		                 "%s: %zu tagged images; name one with :TAG (tags: %s)", what,
-		                 ntags, tags);
-	ix->n = kept;
-	return 0;
-}
-
-/* index.json -> the manifest for this platform (and tag), read and checked. */
-static int resolve_manifest(struct ctx *c, const char *tag, char hex[DIGEST_HEX_LEN + 1],
-                            struct sbx_err *err)
-{
-	_cleanup_free_ char *json = NULL;
-	size_t len;
-	struct oci_index ix = {0};
-	int r =
-	    read_json(c->layout_fd, "index.json", NULL, NO_SIZE, "index.json", &json, &len, err);
-	if (r == -EBADMSG && strstr(err->msg, "is missing"))
-		return sbx_failx(err, EBADMSG, "not an OCI image layout: index.json is missing");
-	if (r < 0 ||
-	    (r = oci_parse_index(json, len, c->req->max_bytes, "index.json", &ix, err)) < 0)
-		return r;
-	_cleanup_free_ struct oci_desc *cand = NULL;
-	size_t n = 0, pick = 0;
-	struct oci_platform want;
-	oci_host_platform(&want);
-	if ((r = filter_tag(&ix, tag, "index.json", err)) >= 0 &&
-	    (r = expand(c, ix.manifests, ix.n, 0, &cand, &n, err)) >= 0)
-		r = oci_pick_platform(cand, n, &want, "index.json", &pick, err);
-	oci_index_free(&ix);
-	if (r < 0)
-		return r;
-	char what[40], shrt[20], path[PATH_MAX];
-	digest_short(cand[pick].hex, shrt);
-	snprintf(what, sizeof(what), "manifest %s", shrt);
-	blob_path(cand[pick].hex, path, sizeof(path));
-	free(json);
-	json = NULL;
-	if ((r = read_json(c->layout_fd, path, cand[pick].hex, cand[pick].size, what, &json, &len,
-	                   err)) < 0)
-		return r;
-	if ((r = oci_parse_manifest(json, len, c->req->max_bytes, IMAGE_MAX_LAYERS, what,
-	                            &c->manifest, err)) < 0)
-		return r;
-	memcpy(hex, cand[pick].hex, DIGEST_HEX_LEN + 1);
-	return 0;
-}
-
-/* docker-archive: manifest.json names the config; the image's key is the
- * config's digest (there is no manifest digest to use). */
-static int resolve_docker(struct ctx *c, char hex[DIGEST_HEX_LEN + 1], struct sbx_err *err)
-{
-	_cleanup_free_ char *json = NULL, *cfg = NULL;
-	size_t len, clen;
-	int r = read_json(c->layout_fd, "manifest.json", NULL, NO_SIZE, "manifest.json", &json,
-	                  &len, err);
-	if (r == -EBADMSG && strstr(err->msg, "is missing"))
-		return sbx_failx(err, EBADMSG, "not a docker archive: manifest.json is missing");
-	if (r < 0 || (r = docker_parse_manifest(json, len, IMAGE_MAX_LAYERS, &c->docker, err)) < 0)
-		return r;
-	r = read_json(c->layout_fd, c->docker.config, NULL, NO_SIZE, "config", &cfg, &clen, err);
-	if (r < 0)
-		return r;
-	struct digest_ctx d;
-	digest_init(&d);
-	digest_update(&d, cfg, clen);
-	digest_final_hex(&d, hex);
-	char named[DIGEST_HEX_LEN + 1];
-	if (name_digest(c->docker.config, named) && strcmp(named, hex))
-		return sbx_failx(err, EBADMSG,
-		                 "config '%s': digest mismatch: the file hashes to sha256:%s",
-		                 c->docker.config, hex);
-	return read_config(c, c->docker.config, hex, NO_SIZE, err);
 }
 
 static char *meta_json(struct ctx *c, const char *hex)
@@ -479,8 +206,8 @@ static char *meta_json(struct ctx *c, const char *hex)
 	                      (json_int_t)c->ret->bytes, "layers", (int)c->ret->layers);
 	if (!o)
 		return NULL;
-	if (c->config.config) {
-		json_t *cfg = json_loads(c->config.config, 0, NULL);
+	if (c->lay.config.config) {
+		json_t *cfg = json_loads(c->lay.config.config, 0, NULL);
 		if (cfg)
 			json_object_set_new(o, "config", cfg);
 	}
@@ -571,8 +298,8 @@ static int import_oci(struct ctx *c, char hex[DIGEST_HEX_LEN + 1], struct sbx_er
 		           ? sbx_failx(err, ENOENT, "'%s' is not a folder", src->path)
 		           : sbx_fail(err, errno, "open '%s'", src->path);
 	c->kind = "oci";
-	c->layout_fd = fd;
-	int r = resolve_manifest(c, src->tag, hex, err);
+	c->lay.fd = fd;
+	int r = layout_resolve_manifest(&c->lay, src->tag, hex, err);
 	return r < 0 ? r : ensure(c, hex, unpack_oci, err);
 }
 
@@ -604,23 +331,25 @@ static int import_archive(struct ctx *c, char hex[DIGEST_HEX_LEN + 1], struct sb
 	int sfd = store_mktemp(c->req->st, "stage", name, err);
 	if (sfd < 0)
 		return sfd;
-	c->layout_fd = sfd;
+	c->lay.fd = sfd;
 	int r = stage(c, fd, sfd, err);
-	if (r >= 0 && docker && (r = resolve_docker(c, hex, err)) >= 0)
+	if (r >= 0 && docker && (r = layout_resolve_docker(&c->lay, hex, err)) >= 0)
 		r = ensure(c, hex, unpack_layers, err);
-	else if (r >= 0 && !docker && (r = resolve_manifest(c, src->tag, hex, err)) >= 0)
+	else if (r >= 0 && !docker &&
+	         (r = layout_resolve_manifest(&c->lay, src->tag, hex, err)) >= 0)
 		r = ensure(c, hex, unpack_oci, err);
 	store_drop_tmp(c->req->st, name, sfd);
-	c->layout_fd = -1;
+	c->lay.fd = -1;
 	if (r >= 0)
 		store_source_record(c->req->st, &st, src->tag, hex);
 	return r;
 }
 
-int import_source(const struct import_req *req, char hex[DIGEST_HEX_LEN + 1], struct sbx_image *ret,
-                  struct sbx_err *err)
+static int import_source(const struct import_req *req, char hex[DIGEST_HEX_LEN + 1],
+                         struct sbx_image *ret, struct sbx_err *err)
 {
-	struct ctx c = {.req = req, .ret = ret, .src_fd = -1, .layout_fd = -1};
+	struct ctx c = {.req = req, .ret = ret, .src_fd = -1, .lay = {.fd = -1}};
+	c.lay.max_bytes = req->max_bytes;
 	int r;
 	switch (req->src->kind) {
 	case SOURCE_FILE:
@@ -637,10 +366,42 @@ int import_source(const struct import_req *req, char hex[DIGEST_HEX_LEN + 1], st
 		r = sbx_failx(err, EINVAL, "not an importable source");
 		break;
 	}
-	oci_manifest_free(&c.manifest);
-	oci_config_free(&c.config);
-	docker_manifest_free(&c.docker);
-	if (r >= 0)
-		snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
+	layout_free(&c.lay);
 	return r;
+}
+
+static inline void store_closep(struct store *s)
+{
+	store_close(s);
+}
+
+int image_unpack_here(const char *store_dir, const char *source, const char *base_dir,
+                      const struct image_import_opts *opts, struct sbx_image *ret,
+                      struct sbx_err *err)
+{
+	struct sbx_image img = {.hold_fd = -1};
+	struct image_source src;
+	int r = source_parse(source, base_dir, &src, err);
+	if (r < 0)
+		return r;
+	_cleanup_(store_closep) struct store st = {.fd = -1};
+	if ((r = store_open(store_dir, &st, err)) < 0)
+		return r;
+	struct import_req req = {
+	    .st = &st,
+	    .src = &src,
+	    .source = source,
+	    .opts = opts,
+	    .max_bytes = opts->max_bytes ? opts->max_bytes : IMAGE_DEFAULT_MAX_BYTES,
+	    .rootless = is_rootless(),
+	};
+	char hex[DIGEST_HEX_LEN + 1];
+	if ((r = import_source(&req, hex, &img, err)) < 0)
+		return r;
+	snprintf(img.digest, sizeof(img.digest), "sha256:%s", hex);
+	if ((size_t)snprintf(img.path, sizeof(img.path), "%s/rootfs/%s", st.path, hex) >=
+	    sizeof(img.path))
+		return sbx_failx(err, ENAMETOOLONG, "image store path '%s' is too long", st.path);
+	*ret = img;
+	return 0;
 }

@@ -148,8 +148,7 @@ def test_plain_tar(img, fx, name):
         assert mode(f"{t}/usr/bin/su") == 0o755  # setuid dropped
         assert not os.path.lexists(f"{t}/dev/null")
         assert "security.trimo" not in xattrs
-        assert out["skipped_devices"] == 1
-        assert "trimo-sbx: warning: skipped 1 device nodes (not root)\n" in r.stderr
+        assert out["skipped_devices"] == 1 and r.stderr == ""  # --json: in the object
     else:
         assert mode(f"{t}/usr/bin/su") == 0o4755
         assert os.stat(f"{t}/usr/bin/su").st_uid == 0
@@ -169,6 +168,11 @@ def test_plain_tar(img, fx, name):
     r = img.run("rm", f["digest"])
     assert (r.returncode, r.stdout) == (0, f"removed {f['digest']}\n"), r.stderr
     assert img.sub("rootfs") == [] and img.sub("tmp") == []
+    # without --json: the digest, and the one warning on stderr
+    r = img.run("import", f["source"])
+    assert (r.returncode, r.stdout) == (0, f["digest"] + "\n")
+    assert r.stderr == ("trimo-sbx: warning: skipped 1 device nodes (not root)\n"
+                        if img.sbx.rootless else "")
 
 
 def check_tree(t, files, gone):
@@ -212,14 +216,14 @@ def test_platforms(img, fx):
 
 def test_tags(img, fx):
     f = fx["oci_tags"]
-    r = img.imp(f["source"], ok=False)
+    r = img.run("import", f["source"])
     assert r.returncode == 2
     assert r.stderr == f"trimo-sbx: image import '{f['source']}': {f['error']}\n"
     for tag in ("one", "two"):
         out = img.imp(f["source"] + ":" + tag)
         assert out["digest"] == f["digests"][tag]
         assert read(os.path.join(img.tree(out["digest"]), "which")) == tag
-    r = img.imp(f["source"] + ":three", ok=False)
+    r = img.run("import", f["source"] + ":three")
     assert (r.returncode, r.stderr) == (2, f"trimo-sbx: image import '{f['source']}:three': "
                                            "index.json: no image tagged 'three' (tags: one, two)\n")
 
@@ -245,6 +249,31 @@ def test_hostile(img, fx, canary, name):
     # nothing published, nothing named, no work left behind
     assert img.sub("rootfs") == [] and img.sub("refs") == [] and img.sub("tmp") == []
     assert img.ls() == []
+
+
+def test_json_errors(img, fx):
+    """With --json (what image_unpack_helper reads) an error is one object
+    on stdout, with its errno, and nothing on stderr."""
+    f = fx["hostile_dotdot"]
+    r = img.run("import", f["source"], "--json")
+    assert r.returncode == 2 and r.stderr == ""
+    assert json.loads(r.stdout) == {"error": f["error"], "errno": 74}  # EBADMSG
+    r = img.run("import", "dir:/tmp", "--json")
+    assert r.returncode == 2 and r.stderr == ""
+    assert json.loads(r.stdout)["errno"] == 22  # EINVAL
+
+
+def test_store_option_and_base_dir(img, fx, sbx):
+    """--store and --base-dir, as the helper is run."""
+    other = os.path.join(sbx.tmp, "other-store")
+    src = fx["plain_tar"]["source"]
+    r = img.run("import", "--store", other, "--base-dir", os.path.dirname(src), "--json",
+                os.path.basename(src))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["path"].startswith(other + "/rootfs/")
+    r = img.run("ls", "--json", "--store", other)
+    assert [i["digest"] for i in json.loads(r.stdout)] == [fx["plain_tar"]["digest"]]
+    assert img.ls() == []  # the default store was not touched
 
 
 def test_deferred_chmod_does_not_follow(img, fx, canary):

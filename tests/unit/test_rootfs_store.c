@@ -53,6 +53,14 @@ static void write_tar(const char *path, const char *content)
 	archive_write_free(a);
 }
 
+/* In this process: the tests are the helper's peers, not its users. */
+static int resolve(const char *store, const char *source, const char *base, struct sbx_image *img,
+                   struct sbx_err *err)
+{
+	struct image_import_opts o = {.unpack = image_unpack_here};
+	return image_import(store, source, base, &o, img, err);
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -92,7 +100,7 @@ static void test_resolve(void **state)
 	char cwd[256], now[256];
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	/* relative to base_dir */
-	assert_int_equal(image_resolve(f->store, "image.tar.gz", f->dir, &img, &err), 0);
+	assert_int_equal(resolve(f->store, "image.tar.gz", f->dir, &img, &err), 0);
 	assert_string_equal(img.digest, f->digest);
 	assert_true(img.imported);
 	assert_false(img.in_place);
@@ -106,23 +114,23 @@ static void test_resolve(void **state)
 	assert_non_null(getcwd(now, sizeof(now)));
 	assert_string_equal(now, cwd);
 	/* again: reused, by path, by digest */
-	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), 0);
+	assert_int_equal(resolve(f->store, f->tar, NULL, &img, &err), 0);
 	assert_false(img.imported);
-	assert_int_equal(image_resolve(f->store, f->digest, NULL, &img, &err), 0);
+	assert_int_equal(resolve(f->store, f->digest, NULL, &img, &err), 0);
 	assert_string_equal(img.path, want);
 	/* dir: is used in place */
-	assert_int_equal(image_resolve(f->store, "dir:folder", f->dir, &img, &err), 0);
+	assert_int_equal(resolve(f->store, "dir:folder", f->dir, &img, &err), 0);
 	assert_true(img.in_place);
 	assert_string_equal(img.path, f->folder);
 	assert_string_equal(img.digest, "");
 	/* what is not there */
-	assert_int_equal(image_resolve(f->store,
-	                               "sha256:00000000000000000000000000000000000000"
-	                               "00000000000000000000000000",
-	                               NULL, &img, &err),
+	assert_int_equal(resolve(f->store,
+	                         "sha256:00000000000000000000000000000000000000"
+	                         "00000000000000000000000000",
+	                         NULL, &img, &err),
 	                 -ENOENT);
 	assert_true(image_err_is_input(&err));
-	assert_int_equal(image_resolve(f->store, "nosuch", f->dir, &img, &err), -ENOENT);
+	assert_int_equal(resolve(f->store, "nosuch", f->dir, &img, &err), -ENOENT);
 	char msg[256];
 	snprintf(msg, sizeof(msg), "no image named 'nosuch' and no file '%s/nosuch'", f->dir);
 	assert_string_equal(err.msg, msg);
@@ -133,9 +141,9 @@ static void test_names(void **state)
 	struct fx *f = *state;
 	struct sbx_image img;
 	struct sbx_err err = {0};
-	struct image_import_opts o = {.name = "box"};
+	struct image_import_opts o = {.name = "box", .unpack = image_unpack_here};
 	assert_int_equal(image_import(f->store, f->tar, NULL, &o, &img, &err), 0);
-	assert_int_equal(image_resolve(f->store, "box", "/nonexistent", &img, &err), 0);
+	assert_int_equal(resolve(f->store, "box", "/nonexistent", &img, &err), 0);
 	assert_string_equal(img.digest, f->digest);
 	o.name = "bad/name";
 	assert_int_equal(image_import(f->store, f->tar, NULL, &o, &img, &err), -EINVAL);
@@ -160,7 +168,7 @@ static void test_hold(void **state)
 	struct fx *f = *state;
 	struct sbx_image img;
 	struct sbx_err err = {0};
-	struct image_import_opts o = {.hold = true};
+	struct image_import_opts o = {.hold = true, .unpack = image_unpack_here};
 	assert_int_equal(image_import(f->store, f->tar, NULL, &o, &img, &err), 0);
 	assert_true(img.hold_fd >= 0);
 	int again;
@@ -194,7 +202,7 @@ static void test_prune_leftovers(void **state)
 	struct fx *f = *state;
 	struct sbx_image img;
 	struct sbx_err err = {0};
-	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), 0);
+	assert_int_equal(resolve(f->store, f->tar, NULL, &img, &err), 0);
 	char dead[256], alive[256];
 	snprintf(dead, sizeof(dead), "%s/tmp/%s.dead", f->store, f->digest + 7);
 	snprintf(alive, sizeof(alive), "%s/tmp/stage.alive", f->store);
@@ -222,7 +230,7 @@ static void test_stale_source_entry(void **state)
 	struct fx *f = *state;
 	struct sbx_image img;
 	struct sbx_err err = {0};
-	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), 0);
+	assert_int_equal(resolve(f->store, f->tar, NULL, &img, &err), 0);
 	assert_int_equal(image_remove(f->store, f->digest, NULL, &err), 0);
 	struct stat st;
 	assert_int_equal(stat(f->tar, &st), 0);
@@ -239,13 +247,56 @@ static void test_stale_source_entry(void **state)
 	fp = fopen(entry, "w");
 	fputs(buf, fp);
 	fclose(fp);
-	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), -EBADMSG);
+	assert_int_equal(resolve(f->store, f->tar, NULL, &img, &err), -EBADMSG);
 	assert_string_equal(err.msg, "the file changed while it was imported");
 	struct image_info *v;
 	size_t n;
 	assert_int_equal(image_list(f->store, &v, &n, &err), 0);
 	assert_int_equal(n, 0);
 	image_list_free(v, n);
+}
+
+/* The default: the unpack runs in the helper program (here bin/trimo-sbx,
+ * which has the image verb), and its answer (or error) comes back whole. */
+static void test_helper(void **state)
+{
+	struct fx *f = *state;
+	char self[PATH_MAX], helper[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0'; /* build/tests */
+	snprintf(helper, sizeof(helper), "%s/../../bin/trimo-sbx", self);
+	if (access(helper, X_OK) < 0)
+		skip(); /* `make unit` before `make all` */
+	struct sbx_image img;
+	struct sbx_err err = {0};
+	setenv("TRIMO_SBX_IMAGE_HELPER", "/nonexistent/helper", 1);
+	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), -EIO);
+	assert_false(image_err_is_input(&err));
+	assert_string_equal(err.msg, "run the image helper '/nonexistent/helper': No such file or "
+	                             "directory");
+	setenv("TRIMO_SBX_IMAGE_HELPER", helper, 1);
+	assert_int_equal(image_resolve(f->store, "image.tar.gz", f->dir, &img, &err), 0);
+	assert_string_equal(img.digest, f->digest);
+	assert_true(img.imported);
+	assert_int_equal(img.size, 4);
+	assert_int_equal(img.layers, 1);
+	/* again: found without the helper (it is gone now, and not needed) */
+	setenv("TRIMO_SBX_IMAGE_HELPER", "/nonexistent/helper", 1);
+	assert_int_equal(image_resolve(f->store, f->tar, NULL, &img, &err), 0);
+	assert_false(img.imported);
+	/* an error from the helper keeps its text and its errno */
+	setenv("TRIMO_SBX_IMAGE_HELPER", helper, 1);
+	char bad[PATH_MAX];
+	snprintf(bad, sizeof(bad), "%s/bad.tar", f->dir);
+	FILE *fp = fopen(bad, "w");
+	fputs("this is not a tar archive at all", fp);
+	fclose(fp);
+	assert_int_equal(image_resolve(f->store, bad, NULL, &img, &err), -EBADMSG);
+	assert_true(image_err_is_input(&err));
+	assert_true(strncmp(err.msg, "not a tar archive: ", 19) == 0);
+	unsetenv("TRIMO_SBX_IMAGE_HELPER");
 }
 
 int main(void)
@@ -256,6 +307,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prune_leftovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_source_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_helper, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
