@@ -156,6 +156,23 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 	return 0;
 }
 
+int sbx_helper_path(const char *name, const char *env, char *buf, size_t size)
+{
+	const char *e = env ? getenv(env) : NULL;
+	if (e && e[0])
+		return (size_t)snprintf(buf, size, "%s", e) < size ? 0 : -ENAMETOOLONG;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -errno;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	return (size_t)snprintf(buf, size, "%s/%s", self, name) < size ? 0 : -ENAMETOOLONG;
+}
+
 long sbx_read_long(const char *path, long def)
 {
 	FILE *f = fopen(path, "re");

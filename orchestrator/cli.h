@@ -22,5 +22,7 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* Execs bin/trimo-sbx-image with the same arguments. */
+int cmd_image_exec(int argc, char **argv);
 
 #endif

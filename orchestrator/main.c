@@ -12,6 +12,7 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  run [OPTIONS] IMAGE [--] CMD...   run a command in a new sandbox, in the foreground\n"
+	"  image import|ls|rm|prune         the image store\n"
 	"  check                            what this host supports, and the fix where not\n"
 	"  help [COMMAND]                   this text, or a command's help\n"
 	"\n"
@@ -26,6 +27,7 @@ struct verb {
 static const struct verb verbs[] = {
 	{"run", cmd_run},
 	{"check", cmd_check},
+	{"image", cmd_image_exec},
 	{NULL, NULL},
 };
 
