@@ -104,9 +104,12 @@ int net_parse_publish(const char *s, const char *what, struct sbx_net_publish *r
 	const char *hp = s;
 	const char *sep = memrchr(s, ':', (size_t)(last - s));
 	if (sep) {
-		if (parse_publish_ip(s, (size_t)(sep - s), &p) < 0)
-			return sbx_failx(err, EINVAL, "%s '%s': '%.*s' is not an IP address", what,
-			                 s, (int)(sep - s), s);
+		if (parse_publish_ip(s, (size_t)(sep - s), &p) < 0) {
+			char ip[64];
+			snprintf(ip, sizeof(ip), "%.*s", (int)(sep - s), s);
+			return sbx_failx(err, EINVAL, "%s '%s': '%s' is not an IP address", what, s,
+			                 ip);
+		}
 		hp = sep + 1;
 	} else {
 		memcpy(p.host_ip, "127.0.0.1", sizeof("127.0.0.1"));
@@ -330,11 +333,12 @@ int net_prepare(struct sbx_net *net, const struct sbx_net_opts *opts, struct sbx
 	if (r < 0)
 		return r;
 	if (opts->mode == SBX_NET_NAT) {
-		r = find_tool(opts->tool, &net->tool, net->tool_path, sizeof(net->tool_path), err);
+		r = check_publish(opts, err);
+		if (r >= 0)
+			r = find_tool(opts->tool, &net->tool, net->tool_path,
+			              sizeof(net->tool_path), err);
 		if (r >= 0)
 			r = check_tun(net->tool, err);
-		if (r >= 0)
-			r = check_publish(opts, err);
 		if (r < 0)
 			return r;
 	}

@@ -162,9 +162,10 @@ static void refuse(struct proxy *px, size_t i, const char *why)
 	char body[400];
 	snprintf(body, sizeof(body), "trimo-sbx: egress to %s is not allowed (%s)\n", c->label,
 	         why);
-	respond(c->cfd, 403, "Forbidden", body);
+	/* counted and logged before the client hears it */
 	log_line(px->cfg, "egress refused: %s (%s)", c->label, why);
 	count(px->cfg, 1);
+	respond(c->cfd, 403, "Forbidden", body);
 	conn_close(px, i);
 }
 
@@ -173,9 +174,9 @@ static void fail(struct proxy *px, size_t i, int code, const char *why)
 	struct conn *c = px->conns[i];
 	char body[400];
 	snprintf(body, sizeof(body), "trimo-sbx: egress to %s failed: %s\n", c->label, why);
-	respond(c->cfd, code, code == 504 ? "Gateway Timeout" : "Bad Gateway", body);
 	log_line(px->cfg, "egress failed: %s: %s", c->label, why);
 	count(px->cfg, 2);
+	respond(c->cfd, code, code == 504 ? "Gateway Timeout" : "Bad Gateway", body);
 	conn_close(px, i);
 }
 
@@ -230,6 +231,7 @@ static void established(struct proxy *px, size_t i)
 		memcpy(c->up.p, c->req.rewritten, c->req.rewritten_len);
 		c->up.len = c->req.rewritten_len;
 	} else {
+		count(px->cfg, 0);
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 		(void)!send(c->cfd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
@@ -239,7 +241,8 @@ static void established(struct proxy *px, size_t i)
 	c->head = NULL;
 	c->st = ST_RELAY;
 	c->deadline = 0;
-	count(px->cfg, 0);
+	if (c->req.kind == PROXY_REQ_HTTP)
+		count(px->cfg, 0);
 }
 
 static void start_connect(struct proxy *px, size_t i)
@@ -386,10 +389,10 @@ static void on_head(struct proxy *px, size_t i)
 		return;
 	if (r < 0) {
 		label_bad_request(c);
-		respond(c->cfd, 400, "Bad Request",
-		        "trimo-sbx: only CONNECT host:port and absolute http:// requests\n");
 		log_line(px->cfg, "egress refused: %s", c->label);
 		count(px->cfg, 1);
+		respond(c->cfd, 400, "Bad Request",
+		        "trimo-sbx: only CONNECT host:port and absolute http:// requests\n");
 		conn_close(px, i);
 		return;
 	}
