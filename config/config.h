@@ -290,6 +290,7 @@ struct sbx_cfg_storage {
 
 struct sbx_cfg_cgroups {
 	const char *parent; /* cgroup path from the hierarchy's root ("/trimo.slice"),
+	                     * or below this process's own cgroup ("./trimo"),
 	                     * normalised; NULL = chosen automatically */
 };
 

@@ -29,16 +29,22 @@ static int set_cpu_pressure(struct cfg_parser *p, const struct cfg_key *k, void 
 	return 0;
 }
 
+/* "/a/b": from the cgroup hierarchy's root; "./a/b": below the caller's
+ * own cgroup (of each controller, on cgroup v1). */
 static int set_cgroup_parent(struct cfg_parser *p, const struct cfg_key *k, void *field,
                              const char *value)
 {
 	const char **parent = field;
-	bool bad = value[0] != '/';
-	for (const char *c = value; *c && !bad; c += strcspn(c, "/")) {
+	bool relative = sbx_str_has_prefix(value, "./");
+	const char *rest = relative ? value + 2 : value;
+	bool bad = !relative && value[0] != '/';
+	for (const char *c = rest; *c && !bad; c += strcspn(c, "/")) {
 		c += strspn(c, "/");
 		size_t n = strcspn(c, "/");
 		bad = (n == 1 && c[0] == '.') || (n == 2 && !strncmp(c, "..", 2));
 	}
+	if (relative && !rest[strspn(rest, "/")])
+		bad = true;
 	if (*value && sbx_str_has_prefix(value, "/sys/fs/cgroup"))
 		return cfg_fail(p,
 		                "'%s' is not accepted (a path from the cgroup hierarchy's root, "
@@ -47,9 +53,18 @@ static int set_cgroup_parent(struct cfg_parser *p, const struct cfg_key *k, void
 	if (*value && bad)
 		return cfg_fail(p,
 		                "'%s' is not accepted (a path from the cgroup hierarchy's root, "
-		                "e.g. /trimo.slice, without '.' or '..')",
+		                "e.g. /trimo.slice, or below this process's own cgroup, e.g. "
+		                "./trimo; without '.' or '..')",
 		                value);
-	char *norm = *value ? cfg_path_join("/", value) : NULL;
+	char *norm = NULL;
+	if (*value && relative) {
+		char *joined = cfg_path_join("/", rest);
+		if (joined && asprintf(&norm, ".%s", joined) < 0)
+			norm = NULL;
+		free(joined);
+	} else if (*value) {
+		norm = cfg_path_join("/", value);
+	}
 	if (*value && !norm)
 		return sbx_fail(p->err, ENOMEM, "%s", cfg_where(p));
 	free((void *)*parent);

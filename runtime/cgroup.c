@@ -25,7 +25,7 @@ void cgroup_host_default(struct sbx_cgroup_host *host)
 	    .pid = getpid(),
 	    .uid = geteuid(),
 	    .rootless = geteuid() != 0,
-	    .start_scope = cgroup_systemd_start_scope,
+	    .start_scope = cgroup_start_scope_helper,
 	};
 }
 
@@ -129,13 +129,13 @@ int cgroup_oom_fd(const struct sbx_cgroup *cg)
 	return cg->oom_fd;
 }
 
-size_t cgroup_v1_mounts(const struct sbx_cgroup *cg, struct sbx_cgroup_mount *ret, size_t max)
+size_t cgroup_v1_mounts(const struct sbx_cgroup *cg, struct sbx_cgroup_v1_mount *ret, size_t max)
 {
 	if (cg->version != SBX_CGROUP_V1)
 		return 0;
 	size_t n = 0;
 	for (size_t i = 0; i < cg->n_leaves && n < max; i++, n++)
-		ret[n] = (struct sbx_cgroup_mount){cg->leaves[i].name, cg->leaves[i].path};
+		ret[n] = (struct sbx_cgroup_v1_mount){cg->leaves[i].name, cg->leaves[i].path};
 	return n;
 }
 

@@ -207,10 +207,14 @@ int cg_host_path(const struct cg_mount *m, const char *cgpath, char *buf, size_t
 	return 0;
 }
 
-int cg_config_path(const struct cg_mount *m, const char *parent, char *buf, size_t size,
-                   struct sbx_err *err)
+int cg_config_path(const struct cg_mount *m, const char *own, const char *parent, char *buf,
+                   size_t size, struct sbx_err *err)
 {
-	const char *p = parent;
+	/* "./NAME": below the caller's own cgroup of this hierarchy (on v1
+	 * each controller has its own); anything else: from the hierarchy's
+	 * root. */
+	bool relative = !strncmp(parent, "./", 2);
+	const char *p = relative ? parent + 2 : parent;
 	while (*p == '/')
 		p++;
 	if (!*p)
@@ -228,7 +232,17 @@ int cg_config_path(const struct cg_mount *m, const char *parent, char *buf, size
 	size_t plen = strlen(p);
 	while (plen && p[plen - 1] == '/')
 		plen--;
-	int n = snprintf(buf, size, "%s/%.*s", m->point, (int)plen, p);
+	char base[PATH_MAX];
+	if (relative) {
+		if (!own || !*own || cg_host_path(m, own, base, sizeof(base)) < 0)
+			return sbx_failx(err, ENOENT,
+			                 "[cgroups] parent '%s': this process's own cgroup is not "
+			                 "below %s",
+			                 parent, m->point);
+	} else {
+		snprintf(base, sizeof(base), "%s", m->point);
+	}
+	int n = snprintf(buf, size, "%s/%.*s", base, (int)plen, p);
 	if (n < 0 || (size_t)n >= size)
 		return sbx_failx(err, ENAMETOOLONG, "[cgroups] parent '%s': path too long", parent);
 	return 0;

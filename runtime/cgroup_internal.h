@@ -61,8 +61,8 @@ const struct cg_mount *cg_find_v1(const struct cg_hosttab *tab, unsigned ctrl);
  * outside what is mounted there. */
 int cg_host_path(const struct cg_mount *m, const char *cgpath, char *buf, size_t size);
 /* mount->point + "/" + a configured parent; refuses "..", empty parts. */
-int cg_config_path(const struct cg_mount *m, const char *parent, char *buf, size_t size,
-                   struct sbx_err *err);
+int cg_config_path(const struct cg_mount *m, const char *own, const char *parent, char *buf,
+                   size_t size, struct sbx_err *err);
 
 /* Small control-file helpers on a cgroup directory fd.  `where` is the
  * directory's path, used only in messages. */

@@ -32,9 +32,9 @@ static int parent_of(const struct sbx_cgroup *cg, const struct cg_hosttab *tab,
                      const struct cg_mount *m, unsigned ctrl, const char *parent, char *buf,
                      size_t size, struct sbx_err *err)
 {
-	if (parent)
-		return cg_config_path(m, parent, buf, size, err);
 	const char *own = tab->v1_path[__builtin_ctz(ctrl)];
+	if (parent)
+		return cg_config_path(m, own, parent, buf, size, err);
 	if (!*own || cg_host_path(m, own, buf, size) < 0)
 		return sbx_failx(err, ENOENT, "cgroup v1: own %s cgroup '%s' is not below %s",
 		                 cg_mask_names(ctrl, (char[16]){0}, 16), own, m->point);

@@ -265,7 +265,8 @@ static int pick_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const stru
 	if (!parent)
 		return rootless_parent(cg, tab, m, name, ret_fd, ret_path, err);
 	char path[PATH_MAX], why[256];
-	int r = cg_config_path(m, parent, path, sizeof(path), err);
+	int r = cg_config_path(m, tab->have_v2_path ? tab->v2_path : NULL, parent, path,
+	                       sizeof(path), err);
 	if (r < 0)
 		return r;
 	if (!host->rootless)

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -24,14 +25,17 @@
 #include "sandbox/seccomp.h"
 #include "sandbox/sync.h"
 
-#define NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | \
-		  CLONE_NEWUTS)
+#define NS_FLAGS                                                                                   \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 
 struct run_state {
-	const struct sbx_spec *spec;
-	const struct sbx_run_hooks *hooks;
+	struct sbx_spec spec; /* the caller's, plus the cgroup mounts */
+	const struct sbx_run_opts *opts;
+	struct sbx_cgroup *cg;
+	struct timespec t0;
+	uint64_t oom_kills;
 	struct sbx_mount_ctx mnt;
 	struct sbx_seccomp seccomp;
 	struct sbx_tty tty;
@@ -44,12 +48,14 @@ struct run_state {
 	int status;
 };
 
+static const struct sbx_run_opts no_opts = {.watch_fd = -1};
+
 static void state_init(struct run_state *st, const struct sbx_spec *spec,
-		       const struct sbx_run_hooks *hooks)
+                       const struct sbx_run_opts *opts)
 {
 	memset(st, 0, sizeof(*st));
-	st->spec = spec;
-	st->hooks = hooks;
+	st->spec = *spec;
+	st->opts = opts ? opts : &no_opts;
 	st->sync[0] = st->sync[1] = -1;
 	st->sfd = -1;
 	st->tty.master = st->tty.slave = -1;
@@ -77,6 +83,8 @@ static void state_release(struct run_state *st)
 	seccomp_filter_free(&st->seccomp);
 	if (st->mnt.spec)
 		mount_release(&st->mnt);
+	if (st->cg)
+		cgroup_destroy(&st->cg, NULL);
 }
 
 static pid_t do_clone(uint64_t flags, int cgroup_fd)
@@ -90,7 +98,9 @@ static pid_t do_clone(uint64_t flags, int cgroup_fd)
 		args.cgroup = (uint64_t)cgroup_fd;
 	}
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0 && errno == ENOSYS && cgroup_fd < 0)
+	/* No clone3, or no CLONE_INTO_CGROUP (before 5.7): plain clone; the
+	 * runner then attaches the child to its cgroup before GO. */
+	if (pid < 0 && (errno == ENOSYS || errno == E2BIG || (errno == EINVAL && cgroup_fd >= 0)))
 		pid = syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
 	return (pid_t)pid;
 }
@@ -104,9 +114,39 @@ static int userns_error(struct sbx_err *err, int e, const char *what)
 	return sbx_fail(err, e, "%s", what);
 }
 
+/* The cgroup leaf with its limits, before the child exists: the limits
+ * hold from its first instruction.  Inside, the sandbox sees its own
+ * limits under /sys/fs/cgroup. */
+static int prepare_cgroup(struct run_state *st, struct sbx_run_result *ret, struct sbx_err *err)
+{
+	const struct sbx_cgroup_limits *l = st->opts->limits;
+	ret->memory_max = SBX_LIMIT_MAX;
+	if (!l || l->unlimited)
+		return 0;
+	struct sbx_cgroup_host host;
+	cgroup_host_default(&host);
+	int r = cgroup_create(&host, st->opts->cgroup_parent, st->spec.name, l, &st->cg, err);
+	if (r < 0)
+		return r;
+	ret->memory_max = l->memory;
+	if (cgroup_warning(st->cg))
+		sbx_fmt(ret->warning, sizeof(ret->warning), "%s", cgroup_warning(st->cg));
+	if (cgroup_version(st->cg) == SBX_CGROUP_V2) {
+		st->spec.cgroup2 = true;
+	} else if (cgroup_version(st->cg) == SBX_CGROUP_V1) {
+		struct sbx_cgroup_v1_mount m[SBX_MAX_CGROUP_MOUNTS];
+		size_t n = cgroup_v1_mounts(st->cg, m, SBX_MAX_CGROUP_MOUNTS);
+		for (size_t i = 0; i < n; i++)
+			st->spec.cgroup_mounts[i] =
+			    (struct sbx_cgroup_mount){.name = m[i].name, .src = m[i].host_path};
+		st->spec.n_cgroup_mounts = n;
+	}
+	return 0;
+}
+
 static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_err *err)
 {
-	const struct sbx_spec *spec = st->spec;
+	const struct sbx_spec *spec = &st->spec;
 	int r = mount_prepare(spec, &st->mnt, err);
 	if (r >= 0)
 		r = seccomp_filter_prepare(spec, &st->seccomp, err);
@@ -114,6 +154,9 @@ static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_
 		ret->bad_input = true;
 		return r;
 	}
+	r = prepare_cgroup(st, ret, err);
+	if (r < 0)
+		return r;
 	if (spec->tty) {
 		r = tty_open(&st->tty, err);
 		if (r < 0)
@@ -140,15 +183,15 @@ static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_
 static int spawn(struct run_state *st, struct sbx_err *err)
 {
 	struct sbx_child_ctx c = {
-		.spec = st->spec,
-		.mnt = &st->mnt,
-		.seccomp = &st->seccomp,
-		.sync_fd = st->sync[1],
-		.tty_fd = st->tty.slave,
-		.last_cap = caps_last_cap(),
+	    .spec = &st->spec,
+	    .mnt = &st->mnt,
+	    .seccomp = &st->seccomp,
+	    .sync_fd = st->sync[1],
+	    .tty_fd = st->tty.slave,
+	    .last_cap = caps_last_cap(),
 	};
-	int cgfd = st->hooks ? st->hooks->cgroup_fd : -1;
-	pid_t pid = do_clone(NS_FLAGS, cgfd);
+	clock_gettime(CLOCK_MONOTONIC, &st->t0);
+	pid_t pid = do_clone(NS_FLAGS, st->cg ? cgroup_fd(st->cg) : -1);
 	if (pid < 0) {
 		int e = errno;
 		if (e == EPERM || e == ENOSPC || e == EUSERS || e == EACCES)
@@ -171,7 +214,7 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 static int wait_ready(struct run_state *st, struct sbx_err *err)
 {
 	struct sbx_sync_msg m;
-	int timeout = st->spec->ready_timeout_ms > 0 ? st->spec->ready_timeout_ms : 60000;
+	int timeout = st->spec.ready_timeout_ms > 0 ? st->spec.ready_timeout_ms : 60000;
 	int r = sync_recv(st->sync[0], timeout, &m);
 	if (r == -ETIMEDOUT)
 		return sbx_failx(err, ETIMEDOUT, "sandbox setup: no answer after %d ms", timeout);
@@ -184,7 +227,7 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 		st->reaped = true;
 		if (WIFSIGNALED(status))
 			return sbx_failx(err, ECHILD, "sandbox setup: killed by signal %d",
-					 WTERMSIG(status));
+			                 WTERMSIG(status));
 		return sbx_failx(err, ECHILD, "sandbox setup: exited with %d", WEXITSTATUS(status));
 	}
 	if (m.type == SBX_SYNC_ERROR) {
@@ -202,7 +245,8 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 		return -err->errnum;
 	}
 	if (m.type != SBX_SYNC_READY)
-		return sbx_failx(err, EPROTO, "sandbox setup: unexpected %s", sync_type_name(m.type));
+		return sbx_failx(err, EPROTO, "sandbox setup: unexpected %s",
+		                 sync_type_name(m.type));
 	return 0;
 }
 
@@ -218,8 +262,10 @@ static void on_sync(struct run_state *st, struct sbx_run_result *ret)
 		memcpy(ret->exec_err.msg, m.msg, sizeof(m.msg));
 		return; /* EOF follows */
 	}
-	if (r == 0 && st->hooks && st->hooks->started && !ret->exec_failed)
-		st->hooks->started(st->hooks->data, st->pid);
+	if (r == 0 && st->opts->started && !ret->exec_failed) {
+		struct sbx_run_info info = {.pid = st->pid, .cgroup = st->cg};
+		st->opts->started(st->opts->data, &info);
+	}
 	close(st->sync[0]);
 	st->sync[0] = -1;
 }
@@ -258,39 +304,55 @@ static int pump(int from, int to)
 	return 1;
 }
 
+/* The cgroup's OOM events: counted as they come (v1 with --oom-kill group:
+ * cgroup_oom_event also kills the rest of the sandbox). */
+static void on_oom(struct run_state *st)
+{
+	uint64_t kills = 0;
+	if (cgroup_oom_event(st->cg, &kills, NULL) >= 0)
+		st->oom_kills += kills;
+}
+
+enum { P_SIG, P_SYNC, P_MASTER, P_STDIN, P_WATCH, P_OOM, P_MAX };
+
 static void relay(struct run_state *st, struct sbx_run_result *ret)
 {
 	bool use_stdin = st->tty.master >= 0;
-	int watch = st->hooks ? st->hooks->watch_fd : -1;
+	int oom = st->cg ? cgroup_oom_fd(st->cg) : -1;
+	struct sbx_run_info info = {.pid = st->pid, .cgroup = st->cg};
 	while (!st->reaped) {
-		struct pollfd p[5];
-		int n = 0, i_sync = -1, i_master = -1, i_stdin = -1, i_watch = -1;
-		p[n++] = (struct pollfd){.fd = st->sfd, .events = POLLIN};
-		if (st->sync[0] >= 0)
-			i_sync = n, p[n++] = (struct pollfd){.fd = st->sync[0], .events = POLLIN};
-		if (st->tty.master >= 0)
-			i_master = n, p[n++] = (struct pollfd){.fd = st->tty.master, .events = POLLIN};
-		if (use_stdin)
-			i_stdin = n, p[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-		if (watch >= 0)
-			i_watch = n, p[n++] = (struct pollfd){.fd = watch, .events = POLLIN};
-		if (poll(p, (nfds_t)n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		struct pollfd p[P_MAX];
+		int fds[P_MAX] = {st->sfd,
+		                  st->sync[0],
+		                  st->tty.master,
+		                  use_stdin ? STDIN_FILENO : -1,
+		                  st->opts->watch_fd,
+		                  oom};
+		for (int i = 0; i < P_MAX; i++)
+			p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		/* a timeout keeps a sampled memory peak where the kernel has none */
+		int n = poll(p, P_MAX, st->cg ? 1000 : -1);
+		if (n < 0 && errno != EINTR)
 			break;
+		if (n == 0) {
+			struct sbx_cgroup_stats s;
+			cgroup_stats(st->cg, &s, NULL);
+			continue;
 		}
-		if (p[0].revents)
+		if (p[P_SIG].revents)
 			on_signal(st);
-		if (i_sync >= 0 && p[i_sync].revents)
+		if (p[P_SYNC].revents)
 			on_sync(st, ret);
-		if (i_master >= 0 && p[i_master].revents && !pump(st->tty.master, STDOUT_FILENO)) {
+		if (p[P_MASTER].revents && !pump(st->tty.master, STDOUT_FILENO)) {
 			close(st->tty.master);
 			st->tty.master = -1;
 		}
-		if (i_stdin >= 0 && p[i_stdin].revents && !pump(STDIN_FILENO, st->tty.master))
+		if (p[P_STDIN].revents && !pump(STDIN_FILENO, st->tty.master))
 			use_stdin = false;
-		if (i_watch >= 0 && p[i_watch].revents)
-			st->hooks->watch(st->hooks->data, st->pid);
+		if (p[P_WATCH].revents)
+			st->opts->watch(st->opts->data, &info);
+		if (p[P_OOM].revents)
+			on_oom(st);
 	}
 	/* What the command wrote last is still in the pty. */
 	if (st->tty.master >= 0) {
@@ -307,25 +369,25 @@ static void relay(struct run_state *st, struct sbx_run_result *ret)
 
 static int start(struct run_state *st, struct sbx_err *err)
 {
-	const struct sbx_run_hooks *h = st->hooks;
+	const struct sbx_run_opts *o = st->opts;
 	int r = idmap_parent(st->pid, getuid(), getgid(), err);
 	if (r < 0) {
 		if (r == -EPERM)
 			return userns_error(err, EPERM, "write the sandbox's id maps");
 		return r;
 	}
-	if (h && h->before_go) {
-		r = h->before_go(h->data, st->pid, err);
-		if (r < 0)
-			return r;
-	}
+	/* v1, or clone3 without CLONE_INTO_CGROUP: join the cgroup now, before
+	 * the child runs anything of its own (harmless when already there). */
+	if (st->cg && (r = cgroup_attach(st->cg, st->pid, err)) < 0)
+		return r;
 	if ((r = sync_send(st->sync[0], SBX_SYNC_GO)) < 0)
 		return sbx_fail(err, -r, "sandbox setup: send GO");
 	r = wait_ready(st, err);
 	if (r < 0)
 		return r;
-	if (h && h->before_start) {
-		r = h->before_start(h->data, st->pid, err);
+	if (o->before_start) {
+		struct sbx_run_info info = {.pid = st->pid, .cgroup = st->cg};
+		r = o->before_start(o->data, &info, err);
 		if (r < 0)
 			return r;
 	}
@@ -339,12 +401,38 @@ static int start(struct run_state *st, struct sbx_err *err)
 	return 0;
 }
 
-int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_hooks *hooks,
-		struct sbx_run_result *ret, struct sbx_err *err)
+/* Exit status, accounting, and whether the OOM killer ended the command. */
+static void finish(struct run_state *st, struct sbx_run_result *ret)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ret->wall_ms = (uint64_t)(t1.tv_sec - st->t0.tv_sec) * 1000 +
+	               (uint64_t)((t1.tv_nsec - st->t0.tv_nsec) / 1000000);
+	ret->status = st->status;
+	ret->exit_code =
+	    WIFEXITED(st->status) ? WEXITSTATUS(st->status) : 128 + WTERMSIG(st->status);
+	if (!st->cg || cgroup_version(st->cg) == SBX_CGROUP_NONE)
+		return;
+	uint64_t kills = 0;
+	cgroup_oom_event(st->cg, &kills, NULL); /* one that raced the exit */
+	st->oom_kills += kills;
+	if (cgroup_stats(st->cg, &ret->stats, NULL) >= 0) {
+		ret->has_stats = true;
+		if (ret->stats.oom_kills == SBX_STAT_UNKNOWN ||
+		    ret->stats.oom_kills < st->oom_kills)
+			ret->stats.oom_kills = st->oom_kills;
+	}
+	/* SIGKILLed (init reports 128+9) while the cgroup counted an OOM kill */
+	ret->oom_killed =
+	    ret->exit_code == 128 + SIGKILL && ret->has_stats && ret->stats.oom_kills > 0;
+}
+
+int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_opts *opts,
+                struct sbx_run_result *ret, struct sbx_err *err)
 {
 	memset(ret, 0, sizeof(*ret));
 	struct run_state st;
-	state_init(&st, spec, hooks);
+	state_init(&st, spec, opts);
 	int r = prepare(&st, ret, err);
 	if (r >= 0)
 		r = spawn(&st, err);
@@ -356,8 +444,7 @@ int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_hooks *hooks,
 	}
 	ret->pid = st.pid;
 	relay(&st, ret);
-	ret->status = st.status;
-	ret->exit_code = WIFEXITED(st.status) ? WEXITSTATUS(st.status) : 128 + WTERMSIG(st.status);
+	finish(&st, ret);
 	state_release(&st);
 	return 0;
 }

@@ -26,6 +26,68 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 _skips = []
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cgroup: resource caps; `make check-vm` runs these "
+                            "on a cgroup v2 kernel too")
+
+CGROUP_V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+
+
+def cgroup2_only():
+    """A pure cgroup v2 host (the qemu guest), not this hybrid machine."""
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def own_cgroup_v1(controller):
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def user_cgroup():
+    """Where the unprivileged test user may create cgroups, as a [cgroups]
+    parent, and the cgroup its processes must start in (v2), or None.
+
+    v2 (the qemu guest): tests/vm delegates a subtree and names it.
+    v1 (this hybrid host): root delegates the classic way, below its own
+    cgroup of each controller: a folder chowned to the user, with its
+    cgroup.procs and tasks; removed at the end of the session."""
+    if not TEST_USER or os.geteuid() != 0:
+        yield None
+        return
+    pw = pwd.getpwnam(TEST_USER)
+    if os.environ.get("TRIMO_TEST_CGROUP_PARENT"):
+        parent = os.environ["TRIMO_TEST_CGROUP_PARENT"]
+        yield {"parent": parent[len("/sys/fs/cgroup"):] if parent.startswith("/sys/fs/cgroup")
+               else parent, "leaf": os.environ.get("TRIMO_TEST_CGROUP_LEAF")}
+        return
+    if cgroup2_only():
+        yield None
+        return
+    name = f"trimo-test.user-{pw.pw_uid}"
+    made = []
+    for c in CGROUP_V1_CONTROLLERS:
+        own = own_cgroup_v1(c)
+        base = f"/sys/fs/cgroup/{c}"
+        if own is None or not os.path.isdir(base):
+            continue
+        d = os.path.join(base + own, name)
+        os.makedirs(d, exist_ok=True)
+        for f in ("", "cgroup.procs", "tasks"):
+            os.chown(os.path.join(d, f) if f else d, pw.pw_uid, pw.pw_gid)
+        made.append(d)
+    yield {"parent": f"./{name}", "leaf": None}
+    for d in made:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def _public_tmpdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(d, 0o755)
@@ -93,8 +155,9 @@ class Runner:
     """Runs trimo-sbx (or any command) as root or as the test user, with a
     private HOME/XDG tree so tests never share state."""
 
-    def __init__(self, who, tools, base):
+    def __init__(self, who, tools, base, cgroup=None):
         self.who = who
+        self.cgroup = cgroup
         self.tools = tools
         self.bin = tools["trimo-sbx"]
         if who == "root":
@@ -117,6 +180,25 @@ class Runner:
                 for n in files:
                     os.chown(os.path.join(root, n), self.uid, self.gid)
         os.chmod(os.path.join(self.home, "run"), 0o700)
+        self.state_dir = os.path.join(self.home, ".local/state/trimo-sbx")
+        self.image_dir = os.path.join(self.home, ".local/share/trimo-sbx/images")
+        self.write_config("")
+
+    def write_config(self, text):
+        """The user config (named by TRIMO_SBX_CONFIG, root too): the test's
+        own state and image folders, the delegated cgroup, and text."""
+        base = (f"[storage]\nstate_dir = {self.state_dir}\nimage_dir = {self.image_dir}\n")
+        if self.cgroup:
+            base += f"[cgroups]\nparent = {self.cgroup['parent']}\n"
+        text = base + text
+        d = os.path.join(self.home, ".config", "trimo-sbx")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "config.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        for x in (d, path):
+            self.chown(x)
+        return path
 
     @property
     def rootless(self):
@@ -132,16 +214,22 @@ class Runner:
             "XDG_DATA_HOME": os.path.join(self.home, ".local/share"),
             "XDG_STATE_HOME": os.path.join(self.home, ".local/state"),
             "XDG_RUNTIME_DIR": os.path.join(self.home, "run"),
+            "TRIMO_SBX_CONFIG": os.path.join(self.home, ".config/trimo-sbx/config.ini"),
         }
         if extra:
             e.update(extra)
         return e
 
-    def argv(self, args):
+    def argv(self, args, cgroup_leaf=True):
         if self.uid == 0:
             return list(args)
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
                 "--inh-caps=-all", "--"] + list(args)
+        leaf = self.cgroup and self.cgroup.get("leaf")
+        if leaf and cgroup_leaf:
+            # cgroup v2 moves processes only within a delegation: start there
+            argv = ["sh", "-c", f'echo $$ >"{leaf}/cgroup.procs" && exec "$@"', "sh"] + argv
+        return argv
 
     def cmd(self, args, env=None, timeout=60, input=None, check=False, **kw):
         """Run any command as this user; returns CompletedProcess (text)."""
@@ -168,7 +256,7 @@ def _who_params():
 
 
 @pytest.fixture(params=_who_params())
-def sbx(request, tools, tmp_path):
+def sbx(request, tools, tmp_path, user_cgroup):
     who = request.param
     if who == "root" and os.geteuid() != 0:
         pytest.skip("the root half needs the tests to run as root")
@@ -188,4 +276,4 @@ def sbx(request, tools, tmp_path):
         if not (mode & stat.S_IXOTH):
             os.chmod(p, mode | stat.S_IXOTH)
         p = p.parent
-    return Runner(who, tools, str(tmp_path / who))
+    return Runner(who, tools, str(tmp_path / who), user_cgroup if who == "user" else None)

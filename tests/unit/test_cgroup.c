@@ -335,68 +335,17 @@ static void limits_64m(struct sbx_cgroup_limits *l)
 
 /* ---- pure helpers ------------------------------------------------------- */
 
-static void test_parse_cpus(void **state)
+static void test_format(void **state)
 {
-	struct sbx_err err = {0};
-	uint64_t q = 7;
 	char buf[32];
-	assert_int_equal(cgroup_parse_cpus("1.5", "--cpus", &q, &err), 0);
-	assert_int_equal(q, 150000);
-	assert_string_equal(cgroup_format_cpu_max(q, buf, sizeof(buf)), "150000 100000");
-	assert_string_equal(cgroup_format_cpus(q, buf, sizeof(buf)), "1.5");
-	assert_int_equal(cgroup_parse_cpus("0.2", "--cpus", &q, &err), 0);
-	assert_string_equal(cgroup_format_cpu_max(q, buf, sizeof(buf)), "20000 100000");
-	assert_int_equal(cgroup_parse_cpus("2", "--cpus", &q, &err), 0);
-	assert_string_equal(cgroup_format_cpu_max(q, buf, sizeof(buf)), "200000 100000");
-	assert_string_equal(cgroup_format_cpus(q, buf, sizeof(buf)), "2");
-	assert_int_equal(cgroup_parse_cpus(".25", "--cpus", &q, &err), 0);
-	assert_int_equal(q, 25000);
-	assert_int_equal(cgroup_parse_cpus("0.00001", "--cpus", &q, &err), -ERANGE);
-	assert_string_equal(err.msg, "--cpus: '0.00001' is out of range (0.01 to 1024 CPUs)");
-	assert_int_equal(cgroup_parse_cpus("0.01", "--cpus", &q, &err), 0);
-	assert_string_equal(cgroup_format_cpu_max(q, buf, sizeof(buf)), "1000 100000");
-	assert_string_equal(cgroup_format_cpus(q, buf, sizeof(buf)), "0.01");
-	q = 7;
-	assert_int_equal(cgroup_parse_cpus("1,5", "[limits] cpus", &q, &err), -EINVAL);
-	assert_string_equal(err.msg, "[limits] cpus: '1,5' is not a number of CPUs (e.g. 1.5)");
-	assert_int_equal(q, 7);
-	assert_int_equal(cgroup_parse_cpus("1.123456", "--cpus", &q, &err), -EINVAL);
-	assert_string_equal(err.msg, "--cpus: '1.123456' has more than 5 decimals");
-	assert_int_equal(cgroup_parse_cpus("0", "--cpus", &q, &err), -ERANGE);
-	assert_int_equal(cgroup_parse_cpus("1025", "--cpus", &q, &err), -ERANGE);
-	assert_int_equal(cgroup_parse_cpus("", "--cpus", &q, &err), -EINVAL);
-	assert_int_equal(cgroup_parse_cpus(".", "--cpus", &q, &err), -EINVAL);
-	assert_int_equal(cgroup_parse_cpus("-1", "--cpus", &q, &err), -EINVAL);
+	assert_string_equal(cgroup_format_cpu_max(150000, buf, sizeof(buf)), "150000 100000");
+	assert_string_equal(cgroup_format_cpus(150000, buf, sizeof(buf)), "1.5");
+	assert_string_equal(cgroup_format_cpu_max(20000, buf, sizeof(buf)), "20000 100000");
+	assert_string_equal(cgroup_format_cpus(200000, buf, sizeof(buf)), "2");
+	assert_string_equal(cgroup_format_cpu_max(1000, buf, sizeof(buf)), "1000 100000");
+	assert_string_equal(cgroup_format_cpus(1000, buf, sizeof(buf)), "0.01");
 	assert_string_equal(cgroup_format_cpu_max(0, buf, sizeof(buf)), "max 100000");
 	assert_string_equal(cgroup_format_cpus(0, buf, sizeof(buf)), "none");
-}
-
-static void test_parse_sizes(void **state)
-{
-	struct sbx_err err = {0};
-	uint64_t v;
-	assert_int_equal(cgroup_parse_memory("64M", "--memory", &v, &err), 0);
-	assert_int_equal(v, 64 << 20);
-	assert_int_equal(cgroup_parse_memory("1.5G", "--memory", &v, &err), 0);
-	assert_int_equal(v, 3ULL << 29);
-	assert_int_equal(cgroup_parse_memory("max", "--memory", &v, &err), 0);
-	assert_true(v == SBX_LIMIT_MAX);
-	assert_int_equal(cgroup_parse_memory("512K", "--memory", &v, &err), -EINVAL);
-	assert_string_equal(err.msg, "--memory: '512K' is below the minimum of 1M");
-	assert_int_equal(cgroup_parse_memory("2X", "--memory", &v, &err), -EINVAL);
-	assert_string_equal(err.msg, "--memory: '2X' is not a size (use a number with K, M or G)");
-	assert_int_equal(cgroup_parse_swap("0", "--memory-swap", &v, &err), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(cgroup_parse_swap("1G", "--memory-swap", &v, &err), 0);
-	assert_int_equal(v, 1 << 30);
-	assert_int_equal(cgroup_parse_pids("1024", "--pids", &v, &err), 0);
-	assert_int_equal(v, 1024);
-	assert_int_equal(cgroup_parse_pids("max", "--pids", &v, &err), 0);
-	assert_true(v == SBX_LIMIT_MAX);
-	assert_int_equal(cgroup_parse_pids("1", "--pids", &v, &err), -ERANGE);
-	assert_string_equal(err.msg, "--pids: 1 is out of range (2 to 4194304)");
-
-	char buf[32];
 	assert_string_equal(cgroup_format_size(64 << 20, buf, sizeof(buf)), "64M");
 	assert_string_equal(cgroup_format_size((64 << 20) - 4096, buf, sizeof(buf)), "63.9M");
 	assert_string_equal(cgroup_format_size(3ULL << 29, buf, sizeof(buf)), "1.5G");
@@ -470,9 +419,13 @@ static void test_mountinfo_parsing(void **state)
 	assert_int_equal(cg_host_path(&m, "/../x", buf, sizeof(buf)), -EXDEV);
 
 	struct sbx_err err = {0};
-	assert_int_equal(cg_config_path(&m, "/ci/agents/", buf, sizeof(buf), &err), 0);
+	assert_int_equal(cg_config_path(&m, "/ctr/own", "/ci/agents/", buf, sizeof(buf), &err), 0);
 	assert_string_equal(buf, "/sys/fs/cgroup/ci/agents");
-	assert_int_equal(cg_config_path(&m, "ci/../../etc", buf, sizeof(buf), &err), -EINVAL);
+	assert_int_equal(cg_config_path(&m, "/ctr/own", "./trimo/x", buf, sizeof(buf), &err), 0);
+	assert_string_equal(buf, "/sys/fs/cgroup/own/trimo/x");
+	assert_int_equal(cg_config_path(&m, NULL, "./trimo", buf, sizeof(buf), &err), -ENOENT);
+	assert_int_equal(cg_config_path(&m, "/ctr", "ci/../../etc", buf, sizeof(buf), &err),
+	                 -EINVAL);
 	assert_string_equal(err.msg,
 	                    "[cgroups] parent 'ci/../../etc': empty, '.' or '..' component");
 
@@ -526,7 +479,7 @@ static void test_v2_root(void **state)
 	assert_int_equal(fstat(cgroup_fd(cg), &a), 0);
 	assert_int_equal(stat(leaf, &b), 0);
 	assert_true(a.st_ino == b.st_ino);
-	struct sbx_cgroup_mount mounts[4];
+	struct sbx_cgroup_v1_mount mounts[4];
 	assert_int_equal(cgroup_v1_mounts(cg, mounts, 4), 0);
 
 	/* attach writes the pid; the OOM fd wakes on memory.events */
@@ -856,7 +809,7 @@ static void test_v1_hybrid_memsw(void **state)
 	assert_int_equal(sscanf(get(mem, "cgroup.event_control"), "%d %d", &efd, &ofd), 2);
 	assert_int_equal(efd, cgroup_oom_fd(cg));
 
-	struct sbx_cgroup_mount mounts[8];
+	struct sbx_cgroup_v1_mount mounts[8];
 	size_t n = cgroup_v1_mounts(cg, mounts, 8);
 	assert_int_equal(n, 4);
 	const char *want_names[] = {"memory", "cpu", "cpuacct", "pids"};
@@ -919,7 +872,7 @@ static void test_v1_comounted(void **state)
 	limits_64m(&l);
 	struct sbx_cgroup *cg = NULL;
 	assert_int_equal(cgroup_create(&fk.host, NULL, "c", &l, &cg, &err), 0);
-	struct sbx_cgroup_mount m[8];
+	struct sbx_cgroup_v1_mount m[8];
 	assert_int_equal(cgroup_v1_mounts(cg, m, 8), 3);
 	assert_string_equal(m[0].name, "memory");
 	assert_string_equal(m[1].name, "cpu,cpuacct");
@@ -1203,8 +1156,7 @@ static void test_systemd_no_bus(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_parse_cpus, remove_fake),
-	    cmocka_unit_test_teardown(test_parse_sizes, remove_fake),
+	    cmocka_unit_test_teardown(test_format, remove_fake),
 	    cmocka_unit_test_teardown(test_limits_validate, remove_fake),
 	    cmocka_unit_test_teardown(test_v1_memory_order, remove_fake),
 	    cmocka_unit_test_teardown(test_mountinfo_parsing, remove_fake),

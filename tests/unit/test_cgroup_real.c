@@ -150,7 +150,7 @@ static void destroy_and_check_gone(struct sbx_cgroup **cg)
 {
 	char paths[4][PATH_MAX];
 	size_t n = 0;
-	struct sbx_cgroup_mount m[4];
+	struct sbx_cgroup_v1_mount m[4];
 	if (cgroup_version(*cg) == SBX_CGROUP_V1) {
 		size_t k = cgroup_v1_mounts(*cg, m, 4);
 		for (; n < k; n++)

@@ -1176,10 +1176,12 @@ static void test_user_file(void **state)
 	     "u.ini:2: [orchestrator] default_memory: '1K' is too small (at least 1M)"},
 	    {"[cgroups]\nparent = trimo.slice\n",
 	     "u.ini:2: [cgroups] parent: 'trimo.slice' is not accepted (a path from the cgroup "
-	     "hierarchy's root, e.g. /trimo.slice, without '.' or '..')"},
+	     "hierarchy's root, e.g. /trimo.slice, or below this process's own cgroup, e.g. "
+	     "./trimo; without '.' or '..')"},
 	    {"[cgroups]\nparent = /a/../b\n",
 	     "u.ini:2: [cgroups] parent: '/a/../b' is not accepted (a path from the cgroup "
-	     "hierarchy's root, e.g. /trimo.slice, without '.' or '..')"},
+	     "hierarchy's root, e.g. /trimo.slice, or below this process's own cgroup, e.g. "
+	     "./trimo; without '.' or '..')"},
 	    {"[cgroups]\nparent = /sys/fs/cgroup/trimo\n",
 	     "u.ini:2: [cgroups] parent: '/sys/fs/cgroup/trimo' is not accepted (a path from the "
 	     "cgroup hierarchy's root, e.g. /trimo.slice, without /sys/fs/cgroup)"},
