@@ -65,29 +65,32 @@ static int parse_port_num(const char *s, size_t n, uint16_t *ret)
 	return 0;
 }
 
-/* "IP" or "[IP6]" into p->host_ip, checked. */
-static int parse_publish_ip(const char *s, size_t n, struct sbx_net_publish *p)
+/* "IP" or "[IP6]" into p->addr, checked. */
+static int parse_publish_ip(const char *s, size_t n, struct sbx_publish *p)
 {
 	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
 		s++;
 		n -= 2;
 	}
-	if (n == 0 || n >= sizeof(p->host_ip))
+	if (n == 0 || n >= sizeof(p->addr))
 		return -EINVAL;
-	char ip[SBX_NET_IP_MAX];
+	char ip[64];
 	memcpy(ip, s, n);
 	ip[n] = '\0';
 	unsigned char bin[16];
-	if (inet_pton(AF_INET, ip, bin) != 1 && inet_pton(AF_INET6, ip, bin) != 1)
+	if (inet_pton(AF_INET, ip, bin) == 1)
+		p->family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, bin) == 1)
+		p->family = AF_INET6;
+	else
 		return -EINVAL;
-	memcpy(p->host_ip, ip, n + 1);
+	memcpy(p->addr, ip, n + 1);
 	return 0;
 }
 
-int net_parse_publish(const char *s, const char *what, struct sbx_net_publish *ret,
-                      struct sbx_err *err)
+int net_parse_publish(const char *s, const char *what, struct sbx_publish *ret, struct sbx_err *err)
 {
-	struct sbx_net_publish p;
+	struct sbx_publish p;
 	memset(&p, 0, sizeof(p));
 	size_t n = strlen(s);
 	const char *slash = strrchr(s, '/');
@@ -112,7 +115,8 @@ int net_parse_publish(const char *s, const char *what, struct sbx_net_publish *r
 		}
 		hp = sep + 1;
 	} else {
-		memcpy(p.host_ip, "127.0.0.1", sizeof("127.0.0.1"));
+		memcpy(p.addr, "127.0.0.1", sizeof("127.0.0.1"));
+		p.family = AF_INET;
 	}
 	if (parse_port_num(hp, (size_t)(last - hp), &p.host_port) < 0)
 		goto bad;
@@ -122,6 +126,32 @@ bad:
 	return sbx_failx(err, EINVAL,
 	                 "%s '%s': use [IP:]HOSTPORT:PORT[/udp], ports 1 to 65535 (e.g. 8080:3000)",
 	                 what, s);
+}
+
+int net_opts_from_config(const struct sbx_cfg_network *cfg, struct sbx_net_opts *ret,
+                         char ***ret_allow, struct sbx_err *err)
+{
+	_cleanup_strv_free_ char **allow = NULL;
+	for (size_t i = 0; i < cfg->n_allow; i++) {
+		const struct sbx_allow *a = &cfg->allow[i];
+		bool v6 = a->kind == SBX_ALLOW_IP && strchr(a->host, ':');
+		char rule[300];
+		snprintf(rule, sizeof(rule), "%s%s%s:%u", v6 ? "[" : "", a->host, v6 ? "]" : "",
+		         (unsigned)a->port);
+		if (net_check_allow_rule(rule, "[network] allow", err) < 0)
+			return -EINVAL;
+		if (sbx_strv_push(&allow, rule) < 0)
+			return sbx_fail(err, ENOMEM, "[network] allow");
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->mode = cfg->mode;
+	ret->publish = cfg->publish;
+	ret->n_publish = cfg->n_publish;
+	ret->allow_host_loopback = cfg->allow_host_loopback;
+	ret->allow = allow;
+	ret->log_fd = -1;
+	*ret_allow = TAKE_PTR(allow);
+	return 0;
 }
 
 int net_check_allow_rule(const char *rule, const char *what, struct sbx_err *err)
@@ -240,7 +270,7 @@ int net_port_probe(const char *ip, uint16_t port, bool udp)
 static int check_publish(const struct sbx_net_opts *o, struct sbx_err *err)
 {
 	for (size_t i = 0; i < o->n_publish; i++) {
-		const struct sbx_net_publish *p = &o->publish[i];
+		const struct sbx_publish *p = &o->publish[i];
 		const char *proto = p->udp ? "udp" : "tcp";
 		for (size_t j = 0; j < i; j++)
 			if (o->publish[j].host_port == p->host_port && o->publish[j].udp == p->udp)
@@ -248,24 +278,23 @@ static int check_publish(const struct sbx_net_opts *o, struct sbx_err *err)
 				                 "--publish: host port %u/%s is given "
 				                 "twice",
 				                 (unsigned)p->host_port, proto);
-		int r = net_port_probe(p->host_ip, p->host_port, p->udp);
+		int r = net_port_probe(p->addr, p->host_port, p->udp);
 		if (r == -EADDRINUSE)
 			return sbx_failx(
 			    err, EADDRINUSE,
 			    "--publish %s:%u:%u/%s: host port %u/%s on %s is already in "
 			    "use (choose another host port)",
-			    p->host_ip, (unsigned)p->host_port, (unsigned)p->port, proto,
-			    (unsigned)p->host_port, proto, p->host_ip);
+			    p->addr, (unsigned)p->host_port, (unsigned)p->port, proto,
+			    (unsigned)p->host_port, proto, p->addr);
 		if (r == -EACCES)
 			return sbx_failx(err, EACCES,
 			                 "--publish %s:%u:%u/%s: binding host port %u needs root "
 			                 "(ports below net.ipv4.ip_unprivileged_port_start)",
-			                 p->host_ip, (unsigned)p->host_port, (unsigned)p->port,
-			                 proto, (unsigned)p->host_port);
+			                 p->addr, (unsigned)p->host_port, (unsigned)p->port, proto,
+			                 (unsigned)p->host_port);
 		if (r < 0)
 			return sbx_fail(err, -r, "--publish %s:%u:%u/%s: bind the host port",
-			                p->host_ip, (unsigned)p->host_port, (unsigned)p->port,
-			                proto);
+			                p->addr, (unsigned)p->host_port, (unsigned)p->port, proto);
 	}
 	return 0;
 }

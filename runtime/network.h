@@ -46,12 +46,7 @@
 #include <sys/types.h>
 
 #include "common/err.h"
-
-enum sbx_net_mode {
-	SBX_NET_NONE = 0,
-	SBX_NET_NAT,
-	SBX_NET_HOST,
-};
+#include "config/config.h" /* enum sbx_net_mode, struct sbx_publish, sbx_cfg_network */
 
 enum sbx_net_tool {
 	SBX_NET_TOOL_AUTO = 0, /* pasta when installed, else slirp4netns */
@@ -60,20 +55,10 @@ enum sbx_net_tool {
 };
 
 #define SBX_NET_PROXY_PORT 3128
-#define SBX_NET_IP_MAX     46 /* INET6_ADDRSTRLEN */
-
-/* `--publish [IP:]HOSTPORT:PORT[/udp]`: host IP:HOSTPORT forwarded to PORT
- * inside.  IP defaults to 127.0.0.1; an IPv6 address goes in brackets. */
-struct sbx_net_publish {
-	char host_ip[SBX_NET_IP_MAX];
-	uint16_t host_port;
-	uint16_t port;
-	bool udp;
-};
 
 struct sbx_net_opts {
 	enum sbx_net_mode mode;
-	const struct sbx_net_publish *publish; /* nat only */
+	const struct sbx_publish *publish; /* nat only (config/config.h) */
 	size_t n_publish;
 	bool allow_host_loopback; /* nat: the host's 127.0.0.1 at the gateway address */
 	/* Egress allowlist rules ("api.anthropic.com:443", "*.npmjs.org:443",
@@ -119,9 +104,17 @@ void net_init(struct sbx_net *net);
 int net_parse_mode(const char *s, const char *what, enum sbx_net_mode *ret, struct sbx_err *err);
 const char *net_mode_name(enum sbx_net_mode mode);
 
-/* "[IP:]HOSTPORT:PORT[/udp]" (what names the option in the error). */
-int net_parse_publish(const char *s, const char *what, struct sbx_net_publish *ret,
+/* `--publish [IP:]HOSTPORT:PORT[/udp]`: host IP:HOSTPORT forwarded to PORT
+ * inside; IP defaults to 127.0.0.1, an IPv6 address may go in brackets
+ * (what names the option in the error). */
+int net_parse_publish(const char *s, const char *what, struct sbx_publish *ret,
                       struct sbx_err *err);
+
+/* The options of a task's [network] section: mode, publish and
+ * allow_host_loopback point into cfg; the allowlist is rebuilt as rule
+ * strings in *ret_allow (free with sbx_strv_free); log_fd is -1. */
+int net_opts_from_config(const struct sbx_cfg_network *cfg, struct sbx_net_opts *ret,
+                         char ***ret_allow, struct sbx_err *err);
 
 /* Check one allowlist rule without keeping it (for config validation). */
 int net_check_allow_rule(const char *rule, const char *what, struct sbx_err *err);

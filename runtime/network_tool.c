@@ -48,13 +48,13 @@ static int pasta_forwards(const struct sbx_net_opts *o, bool udp, char ***v, str
 	int r = 0;
 	size_t n = 0;
 	for (size_t i = 0; r >= 0 && i < o->n_publish; i++) {
-		const struct sbx_net_publish *p = &o->publish[i];
+		const struct sbx_publish *p = &o->publish[i];
 		if (p->udp != udp)
 			continue;
 		n++;
 		r = push(v, udp ? "-u" : "-t", err);
 		if (r >= 0)
-			r = push_fmt(v, err, "%s/%u:%u", p->host_ip, (unsigned)p->host_port,
+			r = push_fmt(v, err, "%s/%u:%u", p->addr, (unsigned)p->host_port,
 			             (unsigned)p->port);
 	}
 	if (r >= 0 && n == 0) {
@@ -155,8 +155,8 @@ static bool pasta_ready(const struct sbx_net *net, pid_t pid, bool want4, bool w
 	if ((want4 && !has_default_route(pid, false)) || (want6 && !has_default_route(pid, true)))
 		return false;
 	for (size_t i = 0; i < net->opts.n_publish; i++) {
-		const struct sbx_net_publish *p = &net->opts.publish[i];
-		if (net_port_probe(p->host_ip, p->host_port, p->udp) != -EADDRINUSE)
+		const struct sbx_publish *p = &net->opts.publish[i];
+		if (net_port_probe(p->addr, p->host_port, p->udp) != -EADDRINUSE)
 			return false;
 	}
 	return true;
@@ -254,18 +254,18 @@ static int slirp_api(const struct sbx_net *net, const char *req, char *resp, siz
 static int slirp_publish(const struct sbx_net *net, struct sbx_err *err)
 {
 	for (size_t i = 0; i < net->opts.n_publish; i++) {
-		const struct sbx_net_publish *p = &net->opts.publish[i];
+		const struct sbx_publish *p = &net->opts.publish[i];
 		char req[400], resp[400];
 		snprintf(req, sizeof(req),
 		         "{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", "
 		         "\"host_addr\": \"%s\", \"host_port\": %u, \"guest_port\": %u}}",
-		         p->udp ? "udp" : "tcp", p->host_ip, (unsigned)p->host_port,
+		         p->udp ? "udp" : "tcp", p->addr, (unsigned)p->host_port,
 		         (unsigned)p->port);
 		int r = slirp_api(net, req, resp, sizeof(resp));
 		if (r < 0)
 			return sbx_failx(err, -r == EIO ? EADDRINUSE : -r,
 			                 "network nat: slirp4netns: publish %s:%u:%u/%s: %s",
-			                 p->host_ip, (unsigned)p->host_port, (unsigned)p->port,
+			                 p->addr, (unsigned)p->host_port, (unsigned)p->port,
 			                 p->udp ? "udp" : "tcp", resp[0] ? resp : sbx_strerror(-r));
 	}
 	return 0;

@@ -43,17 +43,18 @@ static void test_parse_mode(void **state)
 static void test_parse_publish(void **state)
 {
 	struct sbx_err err = {0};
-	struct sbx_net_publish p;
+	struct sbx_publish p;
 	assert_int_equal(net_parse_publish("8080:3000", "--publish", &p, &err), 0);
-	assert_string_equal(p.host_ip, "127.0.0.1");
+	assert_string_equal(p.addr, "127.0.0.1");
 	assert_int_equal(p.host_port, 8080);
 	assert_int_equal(p.port, 3000);
 	assert_false(p.udp);
 	assert_int_equal(net_parse_publish("0.0.0.0:53:5353/udp", "--publish", &p, &err), 0);
-	assert_string_equal(p.host_ip, "0.0.0.0");
+	assert_string_equal(p.addr, "0.0.0.0");
 	assert_true(p.udp);
 	assert_int_equal(net_parse_publish("[::1]:8080:80/tcp", "--publish", &p, &err), 0);
-	assert_string_equal(p.host_ip, "::1");
+	assert_string_equal(p.addr, "::1");
+	assert_int_equal(p.family, AF_INET6);
 	assert_int_equal(p.port, 80);
 	const char *bad[] = {"8080",  "0:3000", "8080:70000",          "8080:3000/sctp", ":3000",
 	                     "8080:", "a:b",    "1.2.3.4:8080:3000:1", "8080:30x0"};
@@ -65,6 +66,35 @@ static void test_parse_publish(void **state)
 	assert_int_equal(net_parse_publish("localhost:8080:3000", "publish", &p, &err), -EINVAL);
 	assert_string_equal(err.msg, "publish 'localhost:8080:3000': 'localhost' is not an IP "
 	                             "address");
+}
+
+static void test_opts_from_config(void **state)
+{
+	struct sbx_publish pub = {
+	    .family = AF_INET, .addr = "127.0.0.1", .host_port = 8080, .port = 3000};
+	struct sbx_allow allow[] = {{SBX_ALLOW_NAME, "api.anthropic.com", 443},
+	                            {SBX_ALLOW_SUFFIX, "*.npmjs.org", 443},
+	                            {SBX_ALLOW_IP, "2001:db8::1", 8443}};
+	struct sbx_cfg_network cfg = {.mode = SBX_NET_NAT,
+	                              .publish = &pub,
+	                              .n_publish = 1,
+	                              .allow = allow,
+	                              .n_allow = 3,
+	                              .allow_host_loopback = true};
+	struct sbx_net_opts o;
+	char **rules = NULL;
+	struct sbx_err err = {0};
+	assert_int_equal(net_opts_from_config(&cfg, &o, &rules, &err), 0);
+	assert_int_equal(o.mode, SBX_NET_NAT);
+	assert_ptr_equal(o.publish, &pub);
+	assert_true(o.allow_host_loopback);
+	assert_int_equal(o.log_fd, -1);
+	assert_ptr_equal(o.allow, rules);
+	assert_string_equal(rules[0], "api.anthropic.com:443");
+	assert_string_equal(rules[1], "*.npmjs.org:443");
+	assert_string_equal(rules[2], "[2001:db8::1]:8443");
+	assert_null(rules[3]);
+	sbx_strv_free(rules);
 }
 
 static void test_rules_parse(void **state)
@@ -280,7 +310,7 @@ static void test_prepare_checks(void **state)
 	struct sbx_net net;
 	uint16_t port = 0;
 	int busy = listener("127.0.0.1", &port);
-	struct sbx_net_publish pub = {.host_ip = "127.0.0.1", .host_port = port, .port = 3000};
+	struct sbx_publish pub = {.addr = "127.0.0.1", .host_port = port, .port = 3000};
 	struct sbx_net_opts o = {.mode = SBX_NET_NAT, .publish = &pub, .n_publish = 1};
 	net_init(&net);
 	assert_int_equal(net_prepare(&net, &o, &err), -EADDRINUSE);
@@ -510,11 +540,17 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_mode),     cmocka_unit_test(test_parse_publish),
-	    cmocka_unit_test(test_rules_parse),    cmocka_unit_test(test_target_parse),
-	    cmocka_unit_test(test_rules_match),    cmocka_unit_test(test_addr_permitted),
-	    cmocka_unit_test(test_request_parse),  cmocka_unit_test(test_hosts_file),
-	    cmocka_unit_test(test_prepare_checks), cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_parse_mode),
+	    cmocka_unit_test(test_parse_publish),
+	    cmocka_unit_test(test_opts_from_config),
+	    cmocka_unit_test(test_rules_parse),
+	    cmocka_unit_test(test_target_parse),
+	    cmocka_unit_test(test_rules_match),
+	    cmocka_unit_test(test_addr_permitted),
+	    cmocka_unit_test(test_request_parse),
+	    cmocka_unit_test(test_hosts_file),
+	    cmocka_unit_test(test_prepare_checks),
+	    cmocka_unit_test(test_env),
 	    cmocka_unit_test(test_proxy_serves),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -413,10 +413,8 @@ static void publish_two(enum sbx_net_tool tool)
 	struct box b1 = box_start(), b2 = box_start();
 	assert_string_equal(box_ask(&b1, "listen 3000 one"), "listen=ok");
 	assert_string_equal(box_ask(&b2, "listen 3000 two"), "listen=ok");
-	struct sbx_net_publish p1 = {
-	    .host_ip = "127.0.0.1", .host_port = free_port(), .port = 3000};
-	struct sbx_net_publish p2 = {
-	    .host_ip = "127.0.0.1", .host_port = free_port(), .port = 3000};
+	struct sbx_publish p1 = {.addr = "127.0.0.1", .host_port = free_port(), .port = 3000};
+	struct sbx_publish p2 = {.addr = "127.0.0.1", .host_port = free_port(), .port = 3000};
 	struct sbx_net_opts o1 = {
 	    .mode = SBX_NET_NAT, .publish = &p1, .n_publish = 1, .tool = tool, .log_fd = -1};
 	struct sbx_net_opts o2 = o1;
