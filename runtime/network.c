@@ -444,12 +444,18 @@ void net_stats(const struct sbx_net *net, struct sbx_net_stats *ret)
 void net_detach(struct sbx_net *net, struct sbx_net_stats *ret_stats)
 {
 	int saved = errno;
-	net_kill_child(&net->proxy_pid);
 	if (net->exit_fd >= 0) {
 		close(net->exit_fd); /* slirp4netns leaves on its own ... */
 		net->exit_fd = -1;
 	}
-	net_kill_child(&net->helper_pid); /* ... and is killed all the same */
+	/* ... and is killed all the same; both first, then reap: the kernel
+	 * takes tens of ms to tear down a dead helper's tap device */
+	if (net->proxy_pid > 0)
+		kill(net->proxy_pid, SIGKILL);
+	if (net->helper_pid > 0)
+		kill(net->helper_pid, SIGKILL);
+	net_kill_child(&net->proxy_pid);
+	net_kill_child(&net->helper_pid);
 	if (net->api_dir[0]) {
 		struct sbx_err ignored;
 		sbx_rm_rf_at(AT_FDCWD, net->api_dir, &ignored);
