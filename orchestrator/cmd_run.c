@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/limits.h"
+#include "runtime/network.h"
 #include "runtime/run.h"
 #include "sandbox/caps.h"
 #include "sandbox/mount.h"
@@ -44,6 +45,13 @@ static const char run_usage[] =
     "                           unmasked /proc) and nothing more\n"
     "  --ulimit NAME=SOFT[:HARD]\n"
     "                           a resource limit (nofile, nproc, core, as, ...)\n"
+    "  --network none|nat|host  none: loopback only (default); nat: outbound through\n"
+    "                           pasta/slirp4netns; host: the host's network (debugging)\n"
+    "  --publish [IP:]HOSTPORT:PORT[/udp]\n"
+    "                           forward a host port (127.0.0.1 by default) inside (nat)\n"
+    "  --allow-host-loopback    nat: reach the host's 127.0.0.1 at the gateway address\n"
+    "  --allow HOST:PORT        egress only through a proxy, to these (repeatable;\n"
+    "                           *.domain:PORT for subdomains)\n"
     "\n"
     "Resource caps (a cgroup per sandbox; defaults from the user config's [limits]):\n"
     "  --memory SIZE            memory cap (K, M, G); no swap unless --memory-swap\n"
@@ -66,6 +74,9 @@ struct run_opts {
 	size_t n_binds;
 	char *image;
 	bool help;
+	struct sbx_net_opts net;
+	struct sbx_publish *publish;
+	char **allow;
 };
 
 static void run_opts_free(struct run_opts *o)
@@ -79,6 +90,8 @@ static void run_opts_free(struct run_opts *o)
 		free((char *)o->binds[i].dst);
 	}
 	free(o->binds);
+	free(o->publish);
+	sbx_strv_free(o->allow);
 }
 
 static bool valid_env_name(const char *s, size_t n)
@@ -257,6 +270,10 @@ enum {
 	OPT_OOM_KILL,
 	OPT_NO_LIMITS,
 	OPT_STATS,
+	OPT_NETWORK,
+	OPT_PUBLISH,
+	OPT_ALLOW,
+	OPT_ALLOW_HOST_LOOPBACK,
 };
 
 static const struct option run_options[] = {
@@ -272,6 +289,10 @@ static const struct option run_options[] = {
     {"security-opt", required_argument, NULL, OPT_SECURITY},
     {"nested", no_argument, NULL, OPT_NESTED},
     {"ulimit", required_argument, NULL, OPT_ULIMIT},
+    {"network", required_argument, NULL, OPT_NETWORK},
+    {"publish", required_argument, NULL, OPT_PUBLISH},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"memory-swap", required_argument, NULL, OPT_MEMORY_SWAP},
     {"cpus", required_argument, NULL, OPT_CPUS},
@@ -334,6 +355,22 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return 0;
 	case OPT_ULIMIT:
 		return parse_ulimit(spec, arg, err);
+	case OPT_NETWORK:
+		return net_parse_mode(arg, "--network", &o->net.mode, err);
+	case OPT_PUBLISH: {
+		struct sbx_publish *np = realloc(o->publish, (o->net.n_publish + 1) * sizeof(*np));
+		if (!np)
+			return sbx_fail(err, ENOMEM, "--publish");
+		o->publish = np;
+		return net_parse_publish(arg, "--publish", &np[o->net.n_publish++], err);
+	}
+	case OPT_ALLOW:
+		if (net_check_allow_rule(arg, "--allow", err) < 0)
+			return -EINVAL;
+		return push(&o->allow, arg, err);
+	case OPT_ALLOW_HOST_LOOPBACK:
+		o->net.allow_host_loopback = true;
+		return 0;
 	case OPT_MEMORY:
 		return config_parse_limit(&o->limits, "memory", arg, "--memory", err);
 	case OPT_MEMORY_SWAP:
@@ -525,6 +562,12 @@ static void report_end(const struct run_opts *o, const struct sbx_run_result *re
 		print_stats(o, res);
 }
 
+/* After READY, before START: the namespaces exist, nothing runs inside. */
+static int attach_net(void *data, const struct sbx_run_info *info, struct sbx_err *err)
+{
+	return net_attach(data, info->pid, err);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -559,15 +602,32 @@ int cmd_run(int argc, char **argv)
 	limits_to_cgroup(&eff, &cgl);
 	if (cgl.unlimited)
 		cli_warn("%s runs without resource limits (no memory, CPU or pids cap)", o.name);
+	struct sbx_net net;
+	net_init(&net);
+	o.net.publish = o.publish;
+	o.net.allow = o.allow;
+	o.net.log_fd = STDERR_FILENO; /* "egress refused: ..." lines */
+	if (net_prepare(&net, &o.net, &err) < 0 || net_env_push(&net, &env, &err) < 0) {
+		net_release(&net);
+		code = cli_error(EXIT_USAGE, "run: %s", err.msg);
+		goto out;
+	}
+	o.spec.host_network = !net_wants_netns(&net);
+	if (o.spec.host_network)
+		cli_warn("%s", net_host_warning());
 	o.spec.envp = env;
 	struct sbx_run_opts ropts = {
 	    .limits = &cgl,
 	    .cgroup_parent = ucfg->cgroups.parent,
+	    .data = &net,
+	    .before_start = attach_net,
 	    .watch_fd = -1,
 	};
 	fflush(stdout);
 	struct sbx_run_result res;
-	if (run_sandbox(&o.spec, &ropts, &res, &err) < 0) {
+	int rr = run_sandbox(&o.spec, &ropts, &res, &err);
+	net_release(&net); /* ends pasta/slirp4netns and the proxy */
+	if (rr < 0) {
 		code = cli_report(res.bad_input ? EXIT_USAGE : EXIT_RUNTIME, &err);
 		goto out;
 	}
