@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/limits.h"
+#include "orchestrator/rundir.h"
+#include "rootfs/image.h"
 #include "runtime/network.h"
 #include "runtime/run.h"
 #include "sandbox/caps.h"
@@ -28,6 +30,10 @@ static const char run_usage[] =
     "\n"
     "IMAGE:\n"
     "  dir:PATH                 a root file system folder, used in place (read-only)\n"
+    "  FILE.tar[.gz|.zst|.xz|.bz2], oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE,\n"
+    "  NAME (from image import --name), sha256:DIGEST\n"
+    "                           imported once into the image store; the sandbox gets\n"
+    "                           a private writable layer on top, removed at the end\n"
     "\n"
     "Options:\n"
     "  --name NAME              the sandbox's name (default: run-XXXX)\n"
@@ -35,7 +41,9 @@ static const char run_usage[] =
     "  -w, --workdir DIR        working directory inside (created if missing)\n"
     "  -e, --env K=V | K        set a variable (K alone: take the caller's value)\n"
     "  --bind SRC:DST[:ro]      bind a host path (repeatable; nosuid, nodev)\n"
-    "  --rw                     write the rootfs in place (default: read-only)\n"
+    "  --rw                     dir: write the rootfs in place (default: read-only)\n"
+    "  --read-only              a stored image without a writable layer\n"
+    "  --keep                   keep the writable layer (its folder is printed)\n"
     "  -t, --tty                give the command its own pseudo-terminal\n"
     "  --cap-add CAP, --cap-drop CAP\n"
     "                           change the capabilities kept (ALL for every one)\n"
@@ -65,6 +73,10 @@ static const char run_usage[] =
 
 struct run_opts {
 	struct sbx_spec spec;
+	struct sbx_image img;	   /* a stored image, held while the sandbox runs */
+	struct sbx_rundir rundir;  /* its private writable layer */
+	bool keep, read_only;
+	bool image_runtime_error; /* exit 125, not 2 */
 	struct sbx_limits limits; /* what the command line set */
 	bool stats;
 	char *name;
@@ -81,6 +93,8 @@ struct run_opts {
 
 static void run_opts_free(struct run_opts *o)
 {
+	rundir_finish(&o->rundir, o->keep);
+	image_release(o->img.hold_fd);
 	free(o->name);
 	sbx_strv_free(o->env);
 	sbx_strv_free(o->cap_add);
@@ -270,6 +284,8 @@ enum {
 	OPT_OOM_KILL,
 	OPT_NO_LIMITS,
 	OPT_STATS,
+	OPT_KEEP,
+	OPT_READ_ONLY,
 	OPT_NETWORK,
 	OPT_PUBLISH,
 	OPT_ALLOW,
@@ -300,6 +316,8 @@ static const struct option run_options[] = {
     {"oom-kill", required_argument, NULL, OPT_OOM_KILL},
     {"no-limits", no_argument, NULL, OPT_NO_LIMITS},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"keep", no_argument, NULL, OPT_KEEP},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -385,6 +403,12 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return config_parse_limit(&o->limits, "enabled", "no", "--no-limits", err);
 	case OPT_STATS:
 		o->stats = true;
+		return 0;
+	case OPT_KEEP:
+		o->keep = true;
+		return 0;
+	case OPT_READ_ONLY:
+		o->read_only = true;
 		return 0;
 	case 'h':
 		o->help = true;
@@ -489,13 +513,39 @@ static int parse_args(struct run_opts *o, int argc, char **argv, struct sbx_err 
 	return 0;
 }
 
-static int resolve_image(struct run_opts *o, struct sbx_err *err)
+/* dir:PATH is used in place (read-only unless --rw); anything else comes
+ * from the image store (imported once) and gets a private writable layer
+ * in the state folder, gone when the run ends unless --keep. */
+static int resolve_image(struct run_opts *o, const struct sbx_user_config *ucfg,
+			 struct sbx_err *err)
 {
-	if (!strncmp(o->image, "dir:", 4) && o->image[4]) {
+	if (!strncmp(o->image, "dir:", 4)) {
+		if (!o->image[4])
+			return sbx_failx(err, EINVAL, "image 'dir:': name a folder");
 		o->spec.lower = o->image + 4;
 		return 0;
 	}
-	return sbx_failx(err, EINVAL, "image '%s': unsupported source (use dir:PATH)", o->image);
+	if (o->spec.rootfs_rw)
+		return sbx_failx(err, EINVAL,
+				 "--rw writes a dir: image in place; '%s' gets a writable layer of "
+				 "its own (--read-only for none)",
+				 o->image);
+	struct image_import_opts iopts = {.hold = true};
+	int r = image_import(ucfg->storage.image_dir, o->image, NULL, &iopts, &o->img, err);
+	if (r < 0) {
+		o->image_runtime_error = !image_err_is_input(err);
+		return sbx_wrap(err, "image '%s'", o->image);
+	}
+	o->spec.lower = o->img.path;
+	r = rundir_create(ucfg->storage.state_dir, o->name, &o->rundir, err);
+	if (r < 0) {
+		o->image_runtime_error = true;
+		return r;
+	}
+	o->spec.upper = o->rundir.upper;
+	o->spec.work = o->rundir.work;
+	o->spec.keep_root_rw = !o->read_only;
+	return 0;
 }
 
 static int build_spec(struct run_opts *o, struct sbx_err *err)
@@ -510,9 +560,6 @@ static int build_spec(struct run_opts *o, struct sbx_err *err)
 	}
 	spec->name = o->name;
 	int r = caps_compute(caps_default(), o->cap_add, o->cap_drop, &spec->caps, err);
-	if (r < 0)
-		return r;
-	r = resolve_image(o, err);
 	if (r < 0)
 		return r;
 	spec->binds = o->binds;
@@ -572,6 +619,8 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	memset(&o, 0, sizeof(o));
+	o.img.hold_fd = -1;
+	o.rundir.lock_fd = -1;
 	struct sbx_err err = {0};
 	int code;
 	_cleanup_strv_free_ char **env = NULL;
@@ -590,6 +639,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (config_load_user(&cenv, &ucfg, &err) < 0) {
 		code = cli_report(EXIT_USAGE, &err);
+		goto out;
+	}
+	if (resolve_image(&o, ucfg, &err) < 0) {
+		code = cli_report(o.image_runtime_error ? EXIT_RUNTIME : EXIT_USAGE, &err);
 		goto out;
 	}
 	struct sbx_limits eff;
@@ -634,6 +687,9 @@ int cmd_run(int argc, char **argv)
 	if (res.warning[0])
 		cli_warn("%s", res.warning);
 	report_end(&o, &res);
+	if (o.keep && o.rundir.path)
+		fprintf(stderr, "trimo-sbx: %s: kept its writable layer in %s\n", o.name,
+			o.rundir.upper);
 	code = res.exit_code;
 out:
 	run_opts_free(&o);
