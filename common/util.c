@@ -246,6 +246,10 @@ int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 		return 0;
 	}
 	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* a directory of ours we may not even open (overlayfs leaves its
+	 * work/work at mode 0; an agent may chmod 000 a folder) */
+	if (dfd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, 0) == 0)
+		dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return sbx_fail(err, errno, "open '%s'", name);
 	struct stat dst;
