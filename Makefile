@@ -5,6 +5,7 @@
 
 CC      ?= gcc
 BUILD   ?= build
+BIN     ?= bin
 OPT     ?= -O2 -g
 PYTHON  ?= /usr/bin/python3
 SANFLAGS ?=
@@ -33,7 +34,7 @@ pkg_libs   = $(if $(PKG_$(1)),$(shell pkg-config --libs $(PKG_$(1))))
 
 define module_rules
 SRC_$(1) := $$(wildcard $(1)/*.c)
-OBJ_$(1) := $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out $(1)/main.c,$$(SRC_$(1))))
+OBJ_$(1) := $$(patsubst %.c,$(BUILD)/%.o,$$(filter-out $(1)/main.c $(1)/%_main.c,$$(SRC_$(1))))
 $(BUILD)/$(1)/%.o: $(1)/%.c | $(BUILD)/$(1)
 	$$(CC) $$(CFLAGS_BASE) $$(call pkg_cflags,$(1)) $$(CFLAGS) -MMD -MP -c $$< -o $$@
 $(BUILD)/$(1):
@@ -62,12 +63,21 @@ $(BUILD)/libsandbox.a: $(BUILD)/gen/seccomp_bpf.o
 LIBS_ALL := $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))
 
-all: bin/trimo-sbx
+# bin/trimo-sbx links only what every start needs (libc, libseccomp,
+# libcap, jansson, inih: --as-needed drops the rest).  Heavy libraries live
+# in helpers it runs for the rare work that needs them.
+BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope
 
-bin/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | bin
+all: $(BINS)
+
+$(BIN)/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | $(BIN)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
 
-bin:
+# libsystemd (sd-bus) for the rootless cgroup v2 scope
+$(BIN)/trimo-sbx-scope: $(BUILD)/orchestrator/scope_main.o $(LIBS_ALL) | $(BIN)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
+
+$(BIN):
 	mkdir -p $@
 
 # --- tests -------------------------------------------------------------
@@ -95,8 +105,8 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: bin/trimo-sbx $(BUILD)/probe
-	TRIMO_SBX=$(abspath bin/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
+integration: $(BINS) $(BUILD)/probe
+	TRIMO_SBX=$(abspath $(BIN)/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
 		$(PYTHON) -m pytest -ra -q tests/integration $(PYTEST_ARGS)
 
 check: deps
@@ -111,9 +121,11 @@ check: deps
 check-vm: all $(if $(wildcard tests/probe.c),$(BUILD)/probe)
 	tests/vm/run --timeout 600 --user "$${TRIMO_TEST_USER:-trimo-test}" -- sh tests/vm/check $(VM_PYTEST_ARGS)
 
+# Unit and integration tests with every binary under AddressSanitizer and
+# UBSan (the sandbox child and init too).
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit integration
 
 demo: deps all $(BUILD)/probe
 	scripts/demo

@@ -64,11 +64,45 @@ def bundle(base, rootfs, rootless, name, tool):
     return b
 
 
-def tools(base, rootfs, uid, gid):
+def own_cgroup_v1(controller):
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                return path
+    return None
+
+
+def delegate_v1(uid, gid, made):
+    """The classic v1 delegation for the benchmark user, below our own
+    cgroups; returns the [cgroups] parent or None (v2: not set up here)."""
+    if uid == 0 or os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return None
+    name = f"trimo-bench.user-{uid}"
+    for c in ("memory", "cpu", "cpuacct", "pids"):
+        own = own_cgroup_v1(c)
+        if own is None or not os.path.isdir(f"/sys/fs/cgroup/{c}"):
+            continue
+        d = f"/sys/fs/cgroup/{c}{own.rstrip('/')}/{name}"
+        os.makedirs(d, exist_ok=True)
+        for f in ("", "cgroup.procs", "tasks"):
+            os.chown(os.path.join(d, f) if f else d, uid, gid)
+        made.append(d)
+    return f"./{name}"
+
+
+def tools(base, rootfs, uid, gid, made):
     rootless = uid != 0
     state = os.path.join(base, f"state-{uid}")
     os.makedirs(state)
     os.chown(state, uid, gid)
+    parent = delegate_v1(uid, gid, made)
+    conf = os.path.join(state, "config.ini")
+    with open(conf, "w") as f:
+        f.write(f"[storage]\nstate_dir = {state}/sbx\nimage_dir = {state}/images\n")
+        if parent:
+            f.write(f"[cgroups]\nparent = {parent}\n")
+    os.chown(conf, uid, gid)
     b = bundle(base, rootfs, rootless, f"crun-{uid}", "crun")
     rb = bundle(base, rootfs, rootless, f"runc-{uid}", "runc")
     for d in (b, rb):
@@ -80,9 +114,11 @@ def tools(base, rootfs, uid, gid):
         n[0] += 1
         return f"bench{uid}-{n[0]}"
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": state,
-           "XDG_RUNTIME_DIR": state}
+           "XDG_RUNTIME_DIR": state, "TRIMO_SBX_CONFIG": conf}
     out = {
         "trimo-sbx": lambda: as_user([SBX, "run", f"dir:{rootfs}", "--", "/bin/true"], uid, gid),
+        "trimo-sbx --no-limits": lambda: as_user([SBX, "run", "--no-limits", f"dir:{rootfs}",
+                                                  "--", "/bin/true"], uid, gid),
         "bwrap": lambda: as_user(["bwrap", "--unshare-all", "--ro-bind", rootfs, "/", "--proc",
                                   "/proc", "--dev", "/dev", "/bin/true"], uid, gid),
         "crun": lambda: as_user(["crun", "--root", state + "/crun", "run", "-b", b, cid()],
@@ -102,9 +138,9 @@ def private_kib(pid):
     return total
 
 
-def runner_memory(rootfs, uid, gid):
+def runner_memory(rootfs, uid, gid, env):
     p = subprocess.Popen(as_user([SBX, "run", f"dir:{rootfs}", "--", "/bin/sleep", "2"], uid,
-                                 gid))
+                                 gid), env=env)
     time.sleep(1.0)
     kib = private_kib(p.pid)
     p.wait()
@@ -130,8 +166,9 @@ def main():
         pw = pwd.getpwnam(USER)
         who.append((USER, pw.pw_uid, pw.pw_gid))
     rows = []
+    made = []
     for name, uid, gid in who:
-        t, env = tools(base, rootfs, uid, gid)
+        t, env = tools(base, rootfs, uid, gid, made)
         samples = {k: [] for k in t}
         skipped = {}
         for i in range(RUNS):
@@ -143,21 +180,27 @@ def main():
                 except RuntimeError as e:
                     skipped[k] = str(e).splitlines()[0]
         med = {k: statistics.median(v) * 1000 for k, v in samples.items() if v}
-        mem, bmem = runner_memory(rootfs, uid, gid)
+        mem, bmem = runner_memory(rootfs, uid, gid, env)
         rows.append((name, med, skipped, mem, bmem))
     shutil.rmtree(base, ignore_errors=True)
+    for d in made:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
     print(f"start-up of /bin/true, median of {RUNS} runs (ms); kernel {os.uname().release}"
           + (", hybrid cgroups: cgroup2 hidden for all tools" if hybrid() or
              os.environ.get("BENCH_IN_NS") else ""))
-    print(f"{'as':<12}{'trimo-sbx':>10}{'bwrap':>8}{'crun':>8}{'runc':>8}"
-          f"{'vs bwrap':>10}{'vs crun':>9}")
+    print(f"{'as':<12}{'trimo-sbx':>10}{'no caps':>9}{'bwrap':>8}{'crun':>8}{'runc':>8}"
+          f"{'vs bwrap':>10}{'vs crun':>9}{'caps add':>10}")
     for name, med, skipped, mem, bmem in rows:
         def f(k):
             return f"{med[k]:.1f}" if k in med else "n/a"
         ratio_b = med["trimo-sbx"] / med["bwrap"] if "bwrap" in med else float("nan")
         ratio_c = med["trimo-sbx"] / med["crun"] if "crun" in med else float("nan")
-        print(f"{name:<12}{f('trimo-sbx'):>10}{f('bwrap'):>8}{f('crun'):>8}{f('runc'):>8}"
-              f"{ratio_b:>9.2f}x{ratio_c:>8.2f}x")
+        caps = med["trimo-sbx"] - med.get("trimo-sbx --no-limits", float("nan"))
+        print(f"{name:<12}{f('trimo-sbx'):>10}{f('trimo-sbx --no-limits'):>9}{f('bwrap'):>8}"
+              f"{f('crun'):>8}{f('runc'):>8}{ratio_b:>9.2f}x{ratio_c:>8.2f}x{caps:>8.2f}ms")
         for k, why in skipped.items():
             print(f"  {k} skipped as {name}: {why}")
         print(f"  runner private memory as {name}: trimo-sbx {mem} KiB, bwrap {bmem} KiB")

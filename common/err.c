@@ -60,10 +60,10 @@ size_t sbx_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 		switch (*p) {
 		case 'd':
 		case 'i': {
-			long long v = lng == 0 ? va_arg(ap, int)
-				      : lng == 1 ? va_arg(ap, long)
-				      : lng == 2 ? (long long)va_arg(ap, ssize_t)
-						 : va_arg(ap, long long);
+			long long v = lng == 0   ? va_arg(ap, int)
+			              : lng == 1 ? va_arg(ap, long)
+			              : lng == 2 ? (long long)va_arg(ap, ssize_t)
+			                         : va_arg(ap, long long);
 			if (v < 0) {
 				put_char(&o, '-');
 				put_unsigned(&o, -(unsigned long long)v, 10);
@@ -74,10 +74,10 @@ size_t sbx_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		case 'u':
 		case 'x': {
-			unsigned long long v = lng == 0 ? va_arg(ap, unsigned)
-					       : lng == 1 ? va_arg(ap, unsigned long)
-					       : lng == 2 ? va_arg(ap, size_t)
-							  : va_arg(ap, unsigned long long);
+			unsigned long long v = lng == 0   ? va_arg(ap, unsigned)
+			                       : lng == 1 ? va_arg(ap, unsigned long)
+			                       : lng == 2 ? va_arg(ap, size_t)
+			                                  : va_arg(ap, unsigned long long);
 			put_unsigned(&o, v, *p == 'u' ? 10 : 16);
 			break;
 		}

@@ -25,12 +25,12 @@ struct sbx_err {
  * errnum is not 0.  Returns -errnum (-EINVAL when errnum is 0), so callers
  * write `return sbx_fail(...)`. */
 int sbx_fail(struct sbx_err *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like sbx_fail, but the message carries no strerror text even though
  * err->errnum is set: for failures whose text already says everything. */
 int sbx_failx(struct sbx_err *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prepend "context: " to an error already recorded.  Returns -err->errnum. */
 int sbx_wrap(struct sbx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

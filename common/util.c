@@ -15,7 +15,7 @@
 #include "common/cleanup.h"
 
 int sbx_parse_u64(const char *s, const char *what, uint64_t min, uint64_t max, uint64_t *ret,
-		  struct sbx_err *err)
+                  struct sbx_err *err)
 {
 	if (!s || !isdigit((unsigned char)*s))
 		return sbx_failx(err, EINVAL, "%s: '%s' is not a number", what, s ? s : "");
@@ -26,7 +26,7 @@ int sbx_parse_u64(const char *s, const char *what, uint64_t min, uint64_t max, u
 		return sbx_failx(err, EINVAL, "%s: '%s' is not a number", what, s);
 	if (v < min || v > max)
 		return sbx_failx(err, ERANGE, "%s: %llu is out of range (%llu to %llu)", what, v,
-				 (unsigned long long)min, (unsigned long long)max);
+		                 (unsigned long long)min, (unsigned long long)max);
 	*ret = v;
 	return 0;
 }
@@ -74,7 +74,7 @@ int sbx_parse_size(const char *s, const char *what, uint64_t *ret, struct sbx_er
 	return 0;
 bad:
 	return sbx_failx(err, EINVAL, "%s: '%s' is not a size (use a number with K, M or G)", what,
-			 s ? s : "");
+	                 s ? s : "");
 }
 
 int sbx_parse_duration(const char *s, const char *what, uint64_t *ret, struct sbx_err *err)
@@ -113,11 +113,11 @@ int sbx_parse_duration(const char *s, const char *what, uint64_t *ret, struct sb
 	return 0;
 bad:
 	return sbx_failx(err, EINVAL, "%s: '%s' is not a duration (use e.g. 90s, 5m, 2h)", what,
-			 s ? s : "");
+	                 s ? s : "");
 }
 
 int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
-		  struct sbx_err *err)
+                  struct sbx_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -129,8 +129,8 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 	for (;;) {
 		if (len + 1 >= cap) {
 			if (cap > max)
-				return sbx_failx(err, EFBIG, "read '%s': larger than %zu bytes", path,
-						 max);
+				return sbx_failx(err, EFBIG, "read '%s': larger than %zu bytes",
+				                 path, max);
 			char *n = realloc(buf, cap * 2);
 			if (!n)
 				return sbx_fail(err, ENOMEM, "read '%s'", path);
@@ -156,6 +156,18 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 	return 0;
 }
 
+long sbx_read_long(const char *path, long def)
+{
+	FILE *f = fopen(path, "re");
+	long v = def;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = def;
+		fclose(f);
+	}
+	return v;
+}
+
 int sbx_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -173,13 +185,13 @@ int sbx_write_all(int fd, const void *buf, size_t len)
 }
 
 int sbx_write_file_atomic(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
-			  struct sbx_err *err)
+                          struct sbx_err *err)
 {
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
 		return sbx_failx(err, ENAMETOOLONG, "write '%s': name too long", path);
 	_cleanup_close_ int fd =
-		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return sbx_fail(err, errno, "create '%s'", tmp);
 	int r = sbx_write_all(fd, data, len);

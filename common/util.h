@@ -19,16 +19,20 @@ int sbx_parse_duration(const char *s, const char *what, uint64_t *ret, struct sb
 
 /* A decimal unsigned integer, whole string, within [min, max]. */
 int sbx_parse_u64(const char *s, const char *what, uint64_t min, uint64_t max, uint64_t *ret,
-		  struct sbx_err *err);
+                  struct sbx_err *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
 int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
-		  struct sbx_err *err);
+                  struct sbx_err *err);
 
 /* Write data to dirfd/path through a temporary name and rename(), so
  * readers see the old or the new content, never a mix. */
 int sbx_write_file_atomic(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
-			  struct sbx_err *err);
+                          struct sbx_err *err);
+
+/* The first number in a small file (a sysctl, a cgroup counter), or def
+ * when it cannot be read. */
+long sbx_read_long(const char *path, long def);
 
 /* write() all of buf, retrying on EINTR and short writes. */
 int sbx_write_all(int fd, const void *buf, size_t len);

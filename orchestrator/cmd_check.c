@@ -10,11 +10,11 @@
 #include "runtime/hostcheck.h"
 
 static const char check_usage[] =
-	"usage: trimo-sbx check\n"
-	"\n"
-	"Try each feature trimo-sbx uses on this host (user namespaces, mounts and an\n"
-	"overlay inside one, seccomp, cgroups, user-mode networking, Landlock) and print\n"
-	"what works, what does not, and the fix.  Exit 0 when `run` can work here.\n";
+    "usage: trimo-sbx check\n"
+    "\n"
+    "Try each feature trimo-sbx uses on this host (user namespaces, mounts and an\n"
+    "overlay inside one, seccomp, cgroups, user-mode networking, Landlock) and print\n"
+    "what works, what does not, and the fix.  Exit 0 when `run` can work here.\n";
 
 int cmd_check(int argc, char **argv)
 {
@@ -39,6 +39,6 @@ int cmd_check(int argc, char **argv)
 		       hc.items[i].detail);
 	bool ok = hostcheck_ok(&hc);
 	printf("\n%s\n", ok ? "trimo-sbx run works on this host."
-			    : "trimo-sbx run cannot work on this host: see FAIL above.");
+	                    : "trimo-sbx run cannot work on this host: see FAIL above.");
 	return ok ? EXIT_OK : EXIT_RUNTIME;
 }

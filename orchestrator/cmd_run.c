@@ -20,40 +20,40 @@
 #include "sandbox/mount.h"
 
 static const char run_usage[] =
-	"usage: trimo-sbx run [OPTIONS] IMAGE [--] COMMAND [ARG...]\n"
-	"\n"
-	"Run COMMAND in a new sandbox from IMAGE, in the foreground; exits with\n"
-	"COMMAND's exit code (125: trimo-sbx failed, 126: not executable, 127: not found).\n"
-	"\n"
-	"IMAGE:\n"
-	"  dir:PATH                 a root file system folder, used in place (read-only)\n"
-	"\n"
-	"Options:\n"
-	"  --name NAME              the sandbox's name (default: run-XXXX)\n"
-	"  --hostname NAME          host name inside (default: the name)\n"
-	"  -w, --workdir DIR        working directory inside (created if missing)\n"
-	"  -e, --env K=V | K        set a variable (K alone: take the caller's value)\n"
-	"  --bind SRC:DST[:ro]      bind a host path (repeatable; nosuid, nodev)\n"
-	"  --rw                     write the rootfs in place (default: read-only)\n"
-	"  -t, --tty                give the command its own pseudo-terminal\n"
-	"  --cap-add CAP, --cap-drop CAP\n"
-	"                           change the capabilities kept (ALL for every one)\n"
-	"  --security-opt seccomp=unconfined|FILE\n"
-	"                           no seccomp filter, or a Docker/OCI JSON profile\n"
-	"  --nested                 allow a sandbox inside (user namespaces, mounts,\n"
-	"                           unmasked /proc) and nothing more\n"
-	"  --ulimit NAME=SOFT[:HARD]\n"
-	"                           a resource limit (nofile, nproc, core, as, ...)\n"
-	"\n"
-	"Resource caps (a cgroup per sandbox; defaults from the user config's [limits]):\n"
-	"  --memory SIZE            memory cap (K, M, G); no swap unless --memory-swap\n"
-	"  --memory-swap SIZE       swap allowed on top of --memory (or max)\n"
-	"  --cpus N                 CPU share, e.g. 1.5\n"
-	"  --pids N                 process cap (default 4096)\n"
-	"  --oom-kill process|group the OOM killer takes the biggest process (default)\n"
-	"                           or the whole sandbox\n"
-	"  --no-limits              no cgroup at all (warns at every start)\n"
-	"  --stats                  print peak memory, CPU time, OOM kills at the end\n";
+    "usage: trimo-sbx run [OPTIONS] IMAGE [--] COMMAND [ARG...]\n"
+    "\n"
+    "Run COMMAND in a new sandbox from IMAGE, in the foreground; exits with\n"
+    "COMMAND's exit code (125: trimo-sbx failed, 126: not executable, 127: not found).\n"
+    "\n"
+    "IMAGE:\n"
+    "  dir:PATH                 a root file system folder, used in place (read-only)\n"
+    "\n"
+    "Options:\n"
+    "  --name NAME              the sandbox's name (default: run-XXXX)\n"
+    "  --hostname NAME          host name inside (default: the name)\n"
+    "  -w, --workdir DIR        working directory inside (created if missing)\n"
+    "  -e, --env K=V | K        set a variable (K alone: take the caller's value)\n"
+    "  --bind SRC:DST[:ro]      bind a host path (repeatable; nosuid, nodev)\n"
+    "  --rw                     write the rootfs in place (default: read-only)\n"
+    "  -t, --tty                give the command its own pseudo-terminal\n"
+    "  --cap-add CAP, --cap-drop CAP\n"
+    "                           change the capabilities kept (ALL for every one)\n"
+    "  --security-opt seccomp=unconfined|FILE\n"
+    "                           no seccomp filter, or a Docker/OCI JSON profile\n"
+    "  --nested                 allow a sandbox inside (user namespaces, mounts,\n"
+    "                           unmasked /proc) and nothing more\n"
+    "  --ulimit NAME=SOFT[:HARD]\n"
+    "                           a resource limit (nofile, nproc, core, as, ...)\n"
+    "\n"
+    "Resource caps (a cgroup per sandbox; defaults from the user config's [limits]):\n"
+    "  --memory SIZE            memory cap (K, M, G); no swap unless --memory-swap\n"
+    "  --memory-swap SIZE       swap allowed on top of --memory (or max)\n"
+    "  --cpus N                 CPU share, e.g. 1.5\n"
+    "  --pids N                 process cap (default 4096)\n"
+    "  --oom-kill process|group the OOM killer takes the biggest process (default)\n"
+    "                           or the whole sandbox\n"
+    "  --no-limits              no cgroup at all (warns at every start)\n"
+    "  --stats                  print peak memory, CPU time, OOM kills at the end\n";
 
 struct run_opts {
 	struct sbx_spec spec;
@@ -120,13 +120,13 @@ static int parse_bind(struct run_opts *o, const char *arg, struct sbx_err *err)
 			ro = true;
 		else if (strcmp(colon2 + 1, "rw"))
 			return sbx_failx(err, EINVAL, "--bind '%s': unknown option '%s' (ro or rw)",
-					 arg, colon2 + 1);
+			                 arg, colon2 + 1);
 	}
 	if (!mount_path_ok(dst))
 		return sbx_failx(err, EINVAL,
-				 "--bind '%s': the destination must be an absolute path without "
-				 "'.' or '..', not /",
-				 arg);
+		                 "--bind '%s': the destination must be an absolute path without "
+		                 "'.' or '..', not /",
+		                 arg);
 	struct sbx_bind *nb = realloc(o->binds, (o->n_binds + 1) * sizeof(*nb));
 	if (!nb)
 		return sbx_fail(err, ENOMEM, "--bind");
@@ -142,12 +142,23 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{"as", RLIMIT_AS},	     {"core", RLIMIT_CORE},	    {"cpu", RLIMIT_CPU},
-	{"data", RLIMIT_DATA},	     {"fsize", RLIMIT_FSIZE},	    {"locks", RLIMIT_LOCKS},
-	{"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
-	{"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},	    {"rss", RLIMIT_RSS},
-	{"rtprio", RLIMIT_RTPRIO},   {"rttime", RLIMIT_RTTIME},	    {"sigpending", RLIMIT_SIGPENDING},
-	{"stack", RLIMIT_STACK},     {NULL, 0},
+    {"as", RLIMIT_AS},
+    {"core", RLIMIT_CORE},
+    {"cpu", RLIMIT_CPU},
+    {"data", RLIMIT_DATA},
+    {"fsize", RLIMIT_FSIZE},
+    {"locks", RLIMIT_LOCKS},
+    {"memlock", RLIMIT_MEMLOCK},
+    {"msgqueue", RLIMIT_MSGQUEUE},
+    {"nice", RLIMIT_NICE},
+    {"nofile", RLIMIT_NOFILE},
+    {"nproc", RLIMIT_NPROC},
+    {"rss", RLIMIT_RSS},
+    {"rtprio", RLIMIT_RTPRIO},
+    {"rttime", RLIMIT_RTTIME},
+    {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},
+    {NULL, 0},
 };
 
 static int parse_rlim_value(const char *s, const char *arg, rlim_t *ret, struct sbx_err *err)
@@ -159,7 +170,7 @@ static int parse_rlim_value(const char *s, const char *arg, rlim_t *ret, struct 
 	uint64_t v;
 	if (sbx_parse_u64(s, "--ulimit", 0, UINT64_MAX - 1, &v, err) < 0)
 		return sbx_failx(err, EINVAL, "--ulimit '%s': '%s' is not a number or unlimited",
-				 arg, s);
+		                 arg, s);
 	*ret = (rlim_t)v;
 	return 0;
 }
@@ -202,7 +213,7 @@ static int parse_ulimit(struct sbx_spec *spec, const char *arg, struct sbx_err *
 		return -EINVAL;
 	if (lim.rlim_cur > lim.rlim_max)
 		return sbx_failx(err, EINVAL, "--ulimit '%s': the soft limit exceeds the hard one",
-				 arg);
+		                 arg);
 	struct sbx_rlimit *l = find_rlimit(spec, rlimit_names[k].resource);
 	if (!l)
 		return sbx_failx(err, E2BIG, "--ulimit: too many limits");
@@ -213,8 +224,10 @@ static int parse_ulimit(struct sbx_spec *spec, const char *arg, struct sbx_err *
 static int parse_security_opt(struct sbx_spec *spec, const char *arg, struct sbx_err *err)
 {
 	if (strncmp(arg, "seccomp=", 8) != 0)
-		return sbx_failx(err, EINVAL, "--security-opt '%s': only seccomp=unconfined|FILE "
-					      "is supported", arg);
+		return sbx_failx(err, EINVAL,
+		                 "--security-opt '%s': only seccomp=unconfined|FILE "
+		                 "is supported",
+		                 arg);
 	const char *v = arg + 8;
 	if (!strcmp(v, "unconfined")) {
 		spec->seccomp = SBX_SECCOMP_UNCONFINED;
@@ -247,27 +260,27 @@ enum {
 };
 
 static const struct option run_options[] = {
-	{"name", required_argument, NULL, OPT_NAME},
-	{"hostname", required_argument, NULL, OPT_HOSTNAME},
-	{"workdir", required_argument, NULL, 'w'},
-	{"env", required_argument, NULL, 'e'},
-	{"bind", required_argument, NULL, OPT_BIND},
-	{"rw", no_argument, NULL, OPT_RW},
-	{"tty", no_argument, NULL, 't'},
-	{"cap-add", required_argument, NULL, OPT_CAP_ADD},
-	{"cap-drop", required_argument, NULL, OPT_CAP_DROP},
-	{"security-opt", required_argument, NULL, OPT_SECURITY},
-	{"nested", no_argument, NULL, OPT_NESTED},
-	{"ulimit", required_argument, NULL, OPT_ULIMIT},
-	{"memory", required_argument, NULL, OPT_MEMORY},
-	{"memory-swap", required_argument, NULL, OPT_MEMORY_SWAP},
-	{"cpus", required_argument, NULL, OPT_CPUS},
-	{"pids", required_argument, NULL, OPT_PIDS},
-	{"oom-kill", required_argument, NULL, OPT_OOM_KILL},
-	{"no-limits", no_argument, NULL, OPT_NO_LIMITS},
-	{"stats", no_argument, NULL, OPT_STATS},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+    {"workdir", required_argument, NULL, 'w'},
+    {"env", required_argument, NULL, 'e'},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"rw", no_argument, NULL, OPT_RW},
+    {"tty", no_argument, NULL, 't'},
+    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+    {"security-opt", required_argument, NULL, OPT_SECURITY},
+    {"nested", no_argument, NULL, OPT_NESTED},
+    {"ulimit", required_argument, NULL, OPT_ULIMIT},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"memory-swap", required_argument, NULL, OPT_MEMORY_SWAP},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"pids", required_argument, NULL, OPT_PIDS},
+    {"oom-kill", required_argument, NULL, OPT_OOM_KILL},
+    {"no-limits", no_argument, NULL, OPT_NO_LIMITS},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int push(char ***v, const char *s, struct sbx_err *err)
@@ -282,21 +295,22 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_NAME:
 		if (!valid_hostname(arg))
 			return sbx_failx(err, EINVAL, "--name '%s': use letters, digits, '-', '.'",
-					 arg);
+			                 arg);
 		free(o->name);
 		o->name = strdup(arg);
 		return o->name ? 0 : -ENOMEM;
 	case OPT_HOSTNAME:
 		if (!valid_hostname(arg))
 			return sbx_failx(err, EINVAL,
-					 "--hostname '%s': use up to 63 letters, digits, '-', '.'", arg);
+			                 "--hostname '%s': use up to 63 letters, digits, '-', '.'",
+			                 arg);
 		spec->hostname = arg;
 		return 0;
 	case 'w':
 		if (strcmp(arg, "/") && !mount_path_ok(arg))
-			return sbx_failx(err, EINVAL,
-					 "--workdir '%s': must be an absolute path without '.' or '..'",
-					 arg);
+			return sbx_failx(
+			    err, EINVAL,
+			    "--workdir '%s': must be an absolute path without '.' or '..'", arg);
 		spec->workdir = arg;
 		return 0;
 	case 'e':
@@ -349,7 +363,8 @@ static int build_env(struct run_opts *o, char ***ret, struct sbx_err *err)
 {
 	_cleanup_strv_free_ char **env = NULL;
 	char buf[512];
-	int r = push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", err);
+	int r =
+	    push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", err);
 	if (r >= 0)
 		r = push(&env, "HOME=/root", err);
 	if (r >= 0 && o->spec.tty) {
@@ -359,7 +374,7 @@ static int build_env(struct run_opts *o, char ***ret, struct sbx_err *err)
 	}
 	if (r >= 0) {
 		snprintf(buf, sizeof(buf), "HOSTNAME=%s",
-			 o->spec.hostname ? o->spec.hostname : o->spec.name);
+		         o->spec.hostname ? o->spec.hostname : o->spec.name);
 		r = push(&env, buf, err);
 	}
 	for (size_t i = 0; r >= 0 && o->env && o->env[i]; i++) {
@@ -417,8 +432,8 @@ static int parse_args(struct run_opts *o, int argc, char **argv, struct sbx_err 
 			const char *bad = argv[optind - 1];
 			if (optopt && c == ':')
 				return sbx_failx(err, EINVAL, "option '%s' needs a value", bad);
-			return sbx_failx(err, EINVAL, "unknown option '%s' (see trimo-sbx run --help)",
-					 bad);
+			return sbx_failx(err, EINVAL,
+			                 "unknown option '%s' (see trimo-sbx run --help)", bad);
 		}
 		int r = parse_one(o, c, optarg, err);
 		if (r < 0)
@@ -474,7 +489,7 @@ static void print_stats(const struct run_opts *o, const struct sbx_run_result *r
 	char peak[32], cap[32], cpu[32] = "?";
 	if (!res->has_stats) {
 		fprintf(stderr, "trimo-sbx: %s: wall %.1fs (no cgroup: no accounting)\n", o->name,
-			res->wall_ms / 1000.0);
+		        res->wall_ms / 1000.0);
 		return;
 	}
 	const struct sbx_cgroup_stats *s = &res->stats;
@@ -483,13 +498,14 @@ static void print_stats(const struct run_opts *o, const struct sbx_run_result *r
 	if (s->cpu_usec != SBX_STAT_UNKNOWN)
 		snprintf(cpu, sizeof(cpu), "%.2fs", s->cpu_usec / 1e6);
 	fprintf(stderr,
-		"trimo-sbx: %s: wall %.2fs, cpu %s, memory peak %s of %s, oom kills %llu, "
-		"pids peak %llu, cpu throttled %llu times\n",
-		o->name, res->wall_ms / 1000.0, cpu, s->memory_peak == SBX_STAT_UNKNOWN ? "?" : peak,
-		res->memory_max == SBX_LIMIT_MAX ? "unlimited" : cap,
-		(unsigned long long)(s->oom_kills == SBX_STAT_UNKNOWN ? 0 : s->oom_kills),
-		(unsigned long long)(s->pids_peak == SBX_STAT_UNKNOWN ? 0 : s->pids_peak),
-		(unsigned long long)(s->nr_throttled == SBX_STAT_UNKNOWN ? 0 : s->nr_throttled));
+	        "trimo-sbx: %s: wall %.2fs, cpu %s, memory peak %s of %s, oom kills %llu, "
+	        "pids peak %llu, cpu throttled %llu times\n",
+	        o->name, res->wall_ms / 1000.0, cpu,
+	        s->memory_peak == SBX_STAT_UNKNOWN ? "?" : peak,
+	        res->memory_max == SBX_LIMIT_MAX ? "unlimited" : cap,
+	        (unsigned long long)(s->oom_kills == SBX_STAT_UNKNOWN ? 0 : s->oom_kills),
+	        (unsigned long long)(s->pids_peak == SBX_STAT_UNKNOWN ? 0 : s->pids_peak),
+	        (unsigned long long)(s->nr_throttled == SBX_STAT_UNKNOWN ? 0 : s->nr_throttled));
 }
 
 /* What happened, in one line each, for the user on stderr. */
@@ -503,7 +519,7 @@ static void report_end(const struct run_opts *o, const struct sbx_run_result *re
 		if (res->stats.memory_peak != SBX_STAT_UNKNOWN)
 			cgroup_format_size(res->stats.memory_peak, peak, sizeof(peak));
 		cli_error(res->exit_code, "%s: killed by the OOM killer (memory cap %s, peak %s)",
-			  o->name, res->memory_max == SBX_LIMIT_MAX ? "none" : cap, peak);
+		          o->name, res->memory_max == SBX_LIMIT_MAX ? "none" : cap, peak);
 	}
 	if (o->stats)
 		print_stats(o, res);
@@ -545,9 +561,9 @@ int cmd_run(int argc, char **argv)
 		cli_warn("%s runs without resource limits (no memory, CPU or pids cap)", o.name);
 	o.spec.envp = env;
 	struct sbx_run_opts ropts = {
-		.limits = &cgl,
-		.cgroup_parent = ucfg->cgroups.parent,
-		.watch_fd = -1,
+	    .limits = &cgl,
+	    .cgroup_parent = ucfg->cgroups.parent,
+	    .watch_fd = -1,
 	};
 	fflush(stdout);
 	struct sbx_run_result res;

@@ -11,8 +11,8 @@ void limits_to_cgroup(const struct sbx_limits *eff, struct sbx_cgroup_limits *re
 	/* swap is a cap's allowance: without a memory cap there is none to give */
 	if ((eff->set & SBX_LIMIT_MEMORY) && (eff->set & SBX_LIMIT_MEMORY_SWAP)) {
 		ret->memory_swap_set = true;
-		ret->memory_swap = eff->memory_swap == SBX_MEMORY_SWAP_MAX ? SBX_LIMIT_MAX
-									   : eff->memory_swap;
+		ret->memory_swap =
+		    eff->memory_swap == SBX_MEMORY_SWAP_MAX ? SBX_LIMIT_MAX : eff->memory_swap;
 	}
 	if (eff->set & SBX_LIMIT_CPUS)
 		ret->cpu_quota_us = (uint64_t)eff->millicpus * SBX_CPU_PERIOD_US / 1000;

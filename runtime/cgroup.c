@@ -25,7 +25,7 @@ void cgroup_host_default(struct sbx_cgroup_host *host)
 	    .pid = getpid(),
 	    .uid = geteuid(),
 	    .rootless = geteuid() != 0,
-	    .start_scope = cgroup_systemd_start_scope,
+	    .start_scope = cgroup_start_scope_helper,
 	};
 }
 

@@ -65,16 +65,8 @@ void cgroup_limits_init(struct sbx_cgroup_limits *l);
 /* Consistency of a filled struct: memory_swap needs memory. */
 int cgroup_limits_validate(const struct sbx_cgroup_limits *l, struct sbx_err *err);
 
-/* Parsers for user text; `what` names the option in the message ("--cpus",
- * "[limits] cpus").  Untouched *ret on failure. */
-/* "2G", "512M", "1.5G" (binary units) or "max"; at least 1M. */
-int cgroup_parse_memory(const char *s, const char *what, uint64_t *ret, struct sbx_err *err);
-/* Like memory, but 0 is allowed (no swap). */
-int cgroup_parse_swap(const char *s, const char *what, uint64_t *ret, struct sbx_err *err);
-/* "1.5" -> 150000 (µs per SBX_CPU_PERIOD_US); 0.01 to 1024, up to 5 decimals. */
-int cgroup_parse_cpus(const char *s, const char *what, uint64_t *ret_quota_us, struct sbx_err *err);
-/* "1024" or "max"; at least 2 (the sandbox's init and its command). */
-int cgroup_parse_pids(const char *s, const char *what, uint64_t *ret, struct sbx_err *err);
+/* User text is parsed by config/ (config_parse_limit), the one parser of
+ * every limit, and converted by orchestrator/limits.c. */
 
 /* Formatting.  Each returns buf; size 32 is always enough. */
 /* cpu.max: "150000 100000", or "max 100000" for quota 0. */
@@ -215,7 +207,12 @@ static inline void cgroup_destroyp(struct sbx_cgroup **cg)
 }
 #define _cleanup_cgroup_ __attribute__((cleanup(cgroup_destroyp)))
 
-/* Default start_scope: a transient unit over the user bus (sd-bus),
+/* Default start_scope: runs bin/trimo-sbx-scope (next to this program),
+ * which calls cgroup_systemd_start_scope(); libsystemd stays out of the
+ * main program. */
+int cgroup_start_scope_helper(const char *unit, pid_t pid, void *data, struct sbx_err *err);
+
+/* A transient unit over the user bus (sd-bus),
  * Delegate=yes, PIDs=[pid]; waits until systemd reports the job done. */
 int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct sbx_err *err);
 

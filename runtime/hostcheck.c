@@ -24,10 +24,10 @@
 #include "sandbox/seccomp.h"
 
 static struct hostcheck_item *add(struct hostcheck *hc, const char *name, enum hostcheck_level l,
-				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static struct hostcheck_item *add(struct hostcheck *hc, const char *name, enum hostcheck_level l,
-				  const char *fmt, ...)
+                                  const char *fmt, ...)
 {
 	if (hc->n >= HOSTCHECK_MAX)
 		return NULL;
@@ -59,7 +59,7 @@ static int try_overlay(const char *dir, const char *upper_base, int *rm_errno)
 	mkdir(upper, 0755);
 	mkdir(work, 0700);
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
-		 work);
+	         work);
 	if (mount("overlay", merged, "overlay", 0, opts) < 0)
 		return errno;
 	char victim[4200];
@@ -143,7 +143,8 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 			add(hc, "user namespaces", CHECK_FAIL, "mount inside: %s%s%s",
 			    strerror(res.mount_errno), why[0] ? "; " : "", why);
 		else
-			add(hc, "user namespaces", CHECK_OK, "created, id maps written, mounts work");
+			add(hc, "user namespaces", CHECK_OK,
+			    "created, id maps written, mounts work");
 	}
 	close(go[1]);
 	close(out[0]);
@@ -165,27 +166,15 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 	if (res.mount_errno == 0)
 		add(hc, "overlay upper on tmpfs", res.tmpfs_ovl_errno ? CHECK_WARN : CHECK_OK, "%s",
 		    res.tmpfs_ovl_errno
-			    ? "does not mount: `run` of an image without /proc, /dev, /tmp or /sys "
-			      "needs --rw"
-			    : "works (used by `run` when an image lacks a mount point)");
+		        ? "does not mount: `run` of an image without /proc, /dev, /tmp or /sys "
+		          "needs --rw"
+		        : "works (used by `run` when an image lacks a mount point)");
 	sbx_rm_rf_at(AT_FDCWD, dir, &err);
-}
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
 }
 
 static void check_apparmor(struct hostcheck *hc)
 {
-	long v = read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+	long v = sbx_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", -1);
 	if (v < 0) {
 		add(hc, "AppArmor userns restriction", CHECK_OK, "not present");
 		return;
@@ -233,7 +222,8 @@ static void check_seccomp(struct hostcheck *hc)
 	}
 	pid_t p = fork();
 	if (p == 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_filter_child(&s, &err) < 0)
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    seccomp_filter_child(&s, &err) < 0)
 			_exit(1);
 		_exit(syscall(SYS_bpf, 0, NULL, 0) < 0 && errno == EPERM ? 0 : 2);
 	}
@@ -244,8 +234,9 @@ static void check_seccomp(struct hostcheck *hc)
 	if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		add(hc, "seccomp", CHECK_OK, "filter loads with no_new_privs");
 	else
-		add(hc, "seccomp", CHECK_FAIL, "the filter does not load (kernel without "
-					       "CONFIG_SECCOMP_FILTER?)");
+		add(hc, "seccomp", CHECK_FAIL,
+		    "the filter does not load (kernel without "
+		    "CONFIG_SECCOMP_FILTER?)");
 }
 
 static void check_cgroups(struct hostcheck *hc)

@@ -25,8 +25,8 @@
 #include "sandbox/seccomp.h"
 #include "sandbox/sync.h"
 
-#define NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | \
-		  CLONE_NEWUTS)
+#define NS_FLAGS                                                                                   \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 
@@ -51,7 +51,7 @@ struct run_state {
 static const struct sbx_run_opts no_opts = {.watch_fd = -1};
 
 static void state_init(struct run_state *st, const struct sbx_spec *spec,
-		       const struct sbx_run_opts *opts)
+                       const struct sbx_run_opts *opts)
 {
 	memset(st, 0, sizeof(*st));
 	st->spec = *spec;
@@ -138,7 +138,7 @@ static int prepare_cgroup(struct run_state *st, struct sbx_run_result *ret, stru
 		size_t n = cgroup_v1_mounts(st->cg, m, SBX_MAX_CGROUP_MOUNTS);
 		for (size_t i = 0; i < n; i++)
 			st->spec.cgroup_mounts[i] =
-				(struct sbx_cgroup_mount){.name = m[i].name, .src = m[i].host_path};
+			    (struct sbx_cgroup_mount){.name = m[i].name, .src = m[i].host_path};
 		st->spec.n_cgroup_mounts = n;
 	}
 	return 0;
@@ -183,12 +183,12 @@ static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_
 static int spawn(struct run_state *st, struct sbx_err *err)
 {
 	struct sbx_child_ctx c = {
-		.spec = &st->spec,
-		.mnt = &st->mnt,
-		.seccomp = &st->seccomp,
-		.sync_fd = st->sync[1],
-		.tty_fd = st->tty.slave,
-		.last_cap = caps_last_cap(),
+	    .spec = &st->spec,
+	    .mnt = &st->mnt,
+	    .seccomp = &st->seccomp,
+	    .sync_fd = st->sync[1],
+	    .tty_fd = st->tty.slave,
+	    .last_cap = caps_last_cap(),
 	};
 	clock_gettime(CLOCK_MONOTONIC, &st->t0);
 	pid_t pid = do_clone(NS_FLAGS, st->cg ? cgroup_fd(st->cg) : -1);
@@ -227,7 +227,7 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 		st->reaped = true;
 		if (WIFSIGNALED(status))
 			return sbx_failx(err, ECHILD, "sandbox setup: killed by signal %d",
-					 WTERMSIG(status));
+			                 WTERMSIG(status));
 		return sbx_failx(err, ECHILD, "sandbox setup: exited with %d", WEXITSTATUS(status));
 	}
 	if (m.type == SBX_SYNC_ERROR) {
@@ -245,7 +245,8 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 		return -err->errnum;
 	}
 	if (m.type != SBX_SYNC_READY)
-		return sbx_failx(err, EPROTO, "sandbox setup: unexpected %s", sync_type_name(m.type));
+		return sbx_failx(err, EPROTO, "sandbox setup: unexpected %s",
+		                 sync_type_name(m.type));
 	return 0;
 }
 
@@ -321,8 +322,12 @@ static void relay(struct run_state *st, struct sbx_run_result *ret)
 	struct sbx_run_info info = {.pid = st->pid, .cgroup = st->cg};
 	while (!st->reaped) {
 		struct pollfd p[P_MAX];
-		int fds[P_MAX] = {st->sfd, st->sync[0], st->tty.master, use_stdin ? STDIN_FILENO : -1,
-				  st->opts->watch_fd, oom};
+		int fds[P_MAX] = {st->sfd,
+		                  st->sync[0],
+		                  st->tty.master,
+		                  use_stdin ? STDIN_FILENO : -1,
+		                  st->opts->watch_fd,
+		                  oom};
 		for (int i = 0; i < P_MAX; i++)
 			p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 		/* a timeout keeps a sampled memory peak where the kernel has none */
@@ -402,9 +407,10 @@ static void finish(struct run_state *st, struct sbx_run_result *ret)
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ret->wall_ms = (uint64_t)(t1.tv_sec - st->t0.tv_sec) * 1000 +
-		       (uint64_t)((t1.tv_nsec - st->t0.tv_nsec) / 1000000);
+	               (uint64_t)((t1.tv_nsec - st->t0.tv_nsec) / 1000000);
 	ret->status = st->status;
-	ret->exit_code = WIFEXITED(st->status) ? WEXITSTATUS(st->status) : 128 + WTERMSIG(st->status);
+	ret->exit_code =
+	    WIFEXITED(st->status) ? WEXITSTATUS(st->status) : 128 + WTERMSIG(st->status);
 	if (!st->cg || cgroup_version(st->cg) == SBX_CGROUP_NONE)
 		return;
 	uint64_t kills = 0;
@@ -412,16 +418,17 @@ static void finish(struct run_state *st, struct sbx_run_result *ret)
 	st->oom_kills += kills;
 	if (cgroup_stats(st->cg, &ret->stats, NULL) >= 0) {
 		ret->has_stats = true;
-		if (ret->stats.oom_kills == SBX_STAT_UNKNOWN || ret->stats.oom_kills < st->oom_kills)
+		if (ret->stats.oom_kills == SBX_STAT_UNKNOWN ||
+		    ret->stats.oom_kills < st->oom_kills)
 			ret->stats.oom_kills = st->oom_kills;
 	}
 	/* SIGKILLed (init reports 128+9) while the cgroup counted an OOM kill */
-	ret->oom_killed = ret->exit_code == 128 + SIGKILL && ret->has_stats &&
-			  ret->stats.oom_kills > 0;
+	ret->oom_killed =
+	    ret->exit_code == 128 + SIGKILL && ret->has_stats && ret->stats.oom_kills > 0;
 }
 
 int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_opts *opts,
-		struct sbx_run_result *ret, struct sbx_err *err)
+                struct sbx_run_result *ret, struct sbx_err *err)
 {
 	memset(ret, 0, sizeof(*ret));
 	struct run_state st;

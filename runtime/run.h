@@ -27,7 +27,7 @@
 
 /* What a hook learns about the running sandbox. */
 struct sbx_run_info {
-	pid_t pid;		 /* the sandbox's init, on the host */
+	pid_t pid;                 /* the sandbox's init, on the host */
 	struct sbx_cgroup *cgroup; /* its cgroup (cgroup_stats, cgroup_kill) */
 };
 
@@ -48,14 +48,14 @@ struct sbx_run_opts {
 };
 
 struct sbx_run_result {
-	pid_t pid;	     /* init's pid on the host */
-	int status;	     /* init's wait status */
-	int exit_code;	     /* the command's code, or 128 + signal */
-	bool bad_input;	     /* the failure is the caller's request (exit 2) */
-	bool exec_failed;    /* the command could not be executed ... */
+	pid_t pid;               /* init's pid on the host */
+	int status;              /* init's wait status */
+	int exit_code;           /* the command's code, or 128 + signal */
+	bool bad_input;          /* the failure is the caller's request (exit 2) */
+	bool exec_failed;        /* the command could not be executed ... */
 	struct sbx_err exec_err; /* ... and why */
-	bool oom_killed;     /* the command died of the OOM killer */
-	bool has_stats;	     /* stats below are from the sandbox's cgroup */
+	bool oom_killed;         /* the command died of the OOM killer */
+	bool has_stats;          /* stats below are from the sandbox's cgroup */
 	struct sbx_cgroup_stats stats;
 	uint64_t memory_max; /* the cap, SBX_LIMIT_MAX for none */
 	uint64_t wall_ms;    /* from clone to the end */
@@ -67,6 +67,6 @@ struct sbx_run_result {
  * up (err says why, ret->bad_input tells a bad request from a runtime
  * failure).  opts may be NULL. */
 int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_opts *opts,
-		struct sbx_run_result *ret, struct sbx_err *err);
+                struct sbx_run_result *ret, struct sbx_err *err);
 
 #endif

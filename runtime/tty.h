@@ -13,7 +13,7 @@
 struct sbx_tty {
 	int master, slave;
 	char slave_path[64];
-	bool raw;		/* stdin was put into raw mode */
+	bool raw;             /* stdin was put into raw mode */
 	struct termios saved; /* ... and is restored from this */
 };
 

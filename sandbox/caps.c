@@ -14,8 +14,9 @@
 uint64_t caps_default(void)
 {
 	static const int keep[] = {
-		CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID,  CAP_KILL,	CAP_NET_BIND_SERVICE,
-		CAP_SETFCAP, CAP_SETGID,	  CAP_SETPCAP, CAP_SETUID, CAP_SYS_CHROOT,
+	    CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FOWNER,     CAP_FSETID,
+	    CAP_KILL,    CAP_NET_BIND_SERVICE, CAP_SETFCAP,    CAP_SETGID,
+	    CAP_SETPCAP, CAP_SETUID,           CAP_SYS_CHROOT,
 	};
 	uint64_t m = 0;
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
@@ -79,7 +80,7 @@ static int collect(char *const *names, uint64_t *mask, int *all, struct sbx_err 
 }
 
 int caps_compute(uint64_t base, char *const *adds, char *const *drops, uint64_t *ret,
-		 struct sbx_err *err)
+                 struct sbx_err *err)
 {
 	uint64_t add, drop;
 	int add_all, drop_all;

@@ -26,7 +26,7 @@ int caps_parse_name(const char *name, int *ret_cap, int *ret_all, struct sbx_err
  * means every capability, "ALL" in drops starts from nothing but adds.
  * A capability both added and dropped by name is an error. */
 int caps_compute(uint64_t base, char *const *adds, char *const *drops, uint64_t *ret,
-		 struct sbx_err *err);
+                 struct sbx_err *err);
 
 /* Format a mask as "CHOWN,DAC_OVERRIDE,..." into buf (for messages). */
 void caps_format(uint64_t caps, char *buf, size_t size);

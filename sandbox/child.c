@@ -101,7 +101,7 @@ static int exec_search(char *const *argv, char *const *envp, struct sbx_err *err
 			if (errno == EACCES)
 				saw_eacces = 1;
 			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
-				 errno != ENODEV && errno != ETIMEDOUT)
+			         errno != ENODEV && errno != ETIMEDOUT)
 				return sbx_fail(err, errno, "exec '%s'", buf);
 		}
 		if (!e)

@@ -44,42 +44,31 @@ int idmap_parent(pid_t pid, uid_t uid, gid_t gid, struct sbx_err *err)
 	return write_proc(pid, "uid_map", line, err);
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 void idmap_diagnose(char *buf, size_t size)
 {
 	buf[0] = '\0';
-	if (read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1 &&
+	if (sbx_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", -1) == 1 &&
 	    geteuid() != 0) {
-		snprintf(buf, size,
-			 "AppArmor restricts unprivileged user namespaces "
-			 "(kernel.apparmor_restrict_unprivileged_userns=1, Ubuntu 23.10 and later); "
-			 "allow trimo-sbx with an AppArmor profile granting 'userns,' "
-			 "(see `trimo-sbx check`), or as a last resort run "
-			 "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`");
+		snprintf(
+		    buf, size,
+		    "AppArmor restricts unprivileged user namespaces "
+		    "(kernel.apparmor_restrict_unprivileged_userns=1, Ubuntu 23.10 and later); "
+		    "allow trimo-sbx with an AppArmor profile granting 'userns,' "
+		    "(see `trimo-sbx check`), or as a last resort run "
+		    "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`");
 		return;
 	}
-	if (read_long("/proc/sys/user/max_user_namespaces") == 0) {
+	if (sbx_read_long("/proc/sys/user/max_user_namespaces", -1) == 0) {
 		snprintf(buf, size,
-			 "user namespaces are disabled (user.max_user_namespaces=0); "
-			 "enable them with `sudo sysctl user.max_user_namespaces=15000`");
+		         "user namespaces are disabled (user.max_user_namespaces=0); "
+		         "enable them with `sudo sysctl user.max_user_namespaces=15000`");
 		return;
 	}
-	if (read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && geteuid() != 0) {
+	if (sbx_read_long("/proc/sys/kernel/unprivileged_userns_clone", -1) == 0 && geteuid() != 0) {
 		snprintf(buf, size,
-			 "unprivileged user namespaces are disabled "
-			 "(kernel.unprivileged_userns_clone=0); enable them with "
-			 "`sudo sysctl kernel.unprivileged_userns_clone=1`");
+		         "unprivileged user namespaces are disabled "
+		         "(kernel.unprivileged_userns_clone=0); enable them with "
+		         "`sudo sysctl kernel.unprivileged_userns_clone=1`");
 		return;
 	}
 }

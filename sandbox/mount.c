@@ -22,8 +22,8 @@ int mount_resolve(int root_fd, const char *path, int flags)
 	if (!*path)
 		path = ".";
 	struct open_how how = {
-		.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	for (int tries = 0; tries < 16; tries++) {
 		long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
@@ -110,9 +110,9 @@ static int ensure_dir(int root_fd, const char *path, struct sbx_err *err)
 				 * never followed out of the root */
 				close(parent);
 				return sbx_failx(err, ENOENT,
-						 "mount point '%s': a symlink in the image points "
-						 "to a missing path",
-						 prefix);
+				                 "mount point '%s': a symlink in the image points "
+				                 "to a missing path",
+				                 prefix);
 			}
 		}
 		close(parent);
@@ -131,8 +131,10 @@ static int ensure_file(int root_fd, const char *path, struct sbx_err *err)
 		struct stat st;
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
-			return sbx_failx(err, EISDIR, "mount point '%s' is a directory, the source "
-						      "is not", path);
+			return sbx_failx(err, EISDIR,
+			                 "mount point '%s' is a directory, the source "
+			                 "is not",
+			                 path);
 		}
 		return fd;
 	}
@@ -159,8 +161,8 @@ static int ensure_file(int root_fd, const char *path, struct sbx_err *err)
 
 static int attach(int mnt_fd, int target_fd, const char *what, struct sbx_err *err)
 {
-	if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
-	    0)
+	if (move_mount(mnt_fd, "", target_fd, "",
+	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		return sbx_fail(err, errno, "mount %s", what);
 	return 0;
 }
@@ -183,14 +185,15 @@ struct fs_opt {
 
 /* A new, detached file system mount. */
 static int new_fs(const char *type, const struct fs_opt *opts, unsigned attrs, const char *what,
-		  struct sbx_err *err)
+                  struct sbx_err *err)
 {
 	_cleanup_close_ int fsfd = fsopen(type, FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		return sbx_fail(err, errno, "mount %s: fsopen %s", what, type);
 	for (size_t i = 0; opts && opts[i].key; i++) {
-		int r = opts[i].val ? fsconfig(fsfd, FSCONFIG_SET_STRING, opts[i].key, opts[i].val, 0)
-				    : fsconfig(fsfd, FSCONFIG_SET_FLAG, opts[i].key, NULL, 0);
+		int r = opts[i].val
+		            ? fsconfig(fsfd, FSCONFIG_SET_STRING, opts[i].key, opts[i].val, 0)
+		            : fsconfig(fsfd, FSCONFIG_SET_FLAG, opts[i].key, NULL, 0);
 		if (r < 0) {
 			int e = errno;
 			char kmsg[200];
@@ -212,7 +215,7 @@ static int new_fs(const char *type, const struct fs_opt *opts, unsigned attrs, c
 
 /* A detached copy of a host path (or of an fd with path ""). */
 static int clone_tree(int dirfd, const char *path, bool recursive, uint64_t attr_set,
-		      const char *what, struct sbx_err *err)
+                      const char *what, struct sbx_err *err)
 {
 	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
 	if (!*path)
@@ -223,7 +226,7 @@ static int clone_tree(int dirfd, const char *path, bool recursive, uint64_t attr
 	if (attr_set) {
 		struct mount_attr attr = {.attr_set = attr_set};
 		if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-				  sizeof(attr)) < 0) {
+		                  sizeof(attr)) < 0) {
 			int e = errno;
 			close(fd);
 			return sbx_fail(err, e, "bind %s: set mount attributes", what);
@@ -244,16 +247,17 @@ static int mount_at_dir(int root_fd, int mnt_fd, const char *path, struct sbx_er
 /* ---- the pieces of the new root -------------------------------------- */
 
 static const char *const proc_masked_files[] = {
-	"/proc/kcore",	     "/proc/keys",	   "/proc/latency_stats", "/proc/timer_list",
-	"/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",	  NULL,
+    "/proc/kcore",       "/proc/keys",        "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",    NULL,
 };
 static const char *const proc_masked_dirs[] = {"/proc/acpi", "/proc/scsi", NULL};
 static const char *const proc_readonly[] = {
-	"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 static const char *const sys_masked_dirs[] = {
-	"/sys/firmware", "/sys/devices/virtual/powercap", "/sys/fs/selinux", "/sys/kernel/security",
-	"/sys/kernel/debug", NULL,
+    "/sys/firmware",     "/sys/devices/virtual/powercap",
+    "/sys/fs/selinux",   "/sys/kernel/security",
+    "/sys/kernel/debug", NULL,
 };
 
 #define MNT_SAFE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
@@ -261,7 +265,7 @@ static const char *const sys_masked_dirs[] = {
 /* Hide what a sandbox has no business reading (podman's masked paths):
  * files under /dev/null, folders under an empty read-only tmpfs. */
 static int mask_paths(int root_fd, const char *const *files, const char *const *dirs,
-		      struct sbx_err *err)
+                      struct sbx_err *err)
 {
 	for (size_t i = 0; files && files[i]; i++) {
 		_cleanup_close_ int t = mount_resolve(root_fd, files[i], 0);
@@ -283,7 +287,8 @@ static int mask_paths(int root_fd, const char *const *files, const char *const *
 		if (t < 0)
 			return sbx_fail(err, -t, "mask %s", dirs[i]);
 		static const struct fs_opt o[] = {{"size", "0"}, {"mode", "555"}, {NULL, NULL}};
-		_cleanup_close_ int m = new_fs("tmpfs", o, MNT_SAFE | MOUNT_ATTR_RDONLY, dirs[i], err);
+		_cleanup_close_ int m =
+		    new_fs("tmpfs", o, MNT_SAFE | MOUNT_ATTR_RDONLY, dirs[i], err);
 		if (m < 0)
 			return m;
 		int r = attach(m, t, dirs[i], err);
@@ -302,7 +307,7 @@ static int readonly_paths(int root_fd, const char *const *paths, struct sbx_err 
 		if (t < 0)
 			return sbx_fail(err, -t, "read-only %s", paths[i]);
 		_cleanup_close_ int m =
-			clone_tree(t, "", true, MOUNT_ATTR_RDONLY | MNT_SAFE, paths[i], err);
+		    clone_tree(t, "", true, MOUNT_ATTR_RDONLY | MNT_SAFE, paths[i], err);
 		if (m < 0)
 			return m;
 		int r = attach(m, t, paths[i], err);
@@ -330,9 +335,9 @@ static const struct {
 	const char *name;
 	const char *target;
 } dev_links[] = {
-	{"/dev/fd", "/proc/self/fd"},	      {"/dev/stdin", "/proc/self/fd/0"},
-	{"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"},
-	{"/dev/ptmx", "pts/ptmx"},
+    {"/dev/fd", "/proc/self/fd"},       {"/dev/stdin", "/proc/self/fd/0"},
+    {"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"},
+    {"/dev/ptmx", "pts/ptmx"},
 };
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
 
@@ -341,8 +346,8 @@ static int bind_file(int root_fd, const char *host, const char *path, struct sbx
 	_cleanup_close_ int t = ensure_file(root_fd, path, err);
 	if (t < 0)
 		return t;
-	_cleanup_close_ int m = clone_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-					   path, err);
+	_cleanup_close_ int m =
+	    clone_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, path, err);
 	if (m < 0)
 		return m;
 	return attach(m, t, path, err);
@@ -380,9 +385,9 @@ static int setup_dev(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_er
 	}
 	/* No gid= option: with a single-id map the tty group is not mapped. */
 	static const struct fs_opt pts_o[] = {
-		{"newinstance", NULL}, {"ptmxmode", "0666"}, {"mode", "0620"}, {NULL, NULL}};
-	_cleanup_close_ int pts = new_fs("devpts", pts_o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-					 "/dev/pts", err);
+	    {"newinstance", NULL}, {"ptmxmode", "0666"}, {"mode", "0620"}, {NULL, NULL}};
+	_cleanup_close_ int pts =
+	    new_fs("devpts", pts_o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
 	if (pts < 0)
 		return pts;
 	r = mount_at_dir(root_fd, pts, "/dev/pts", err);
@@ -403,7 +408,8 @@ static int setup_dev(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_er
 static int setup_tmp(int root_fd, struct sbx_err *err)
 {
 	static const struct fs_opt o[] = {{"mode", "1777"}, {NULL, NULL}};
-	_cleanup_close_ int m = new_fs("tmpfs", o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, "/tmp", err);
+	_cleanup_close_ int m =
+	    new_fs("tmpfs", o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, "/tmp", err);
 	if (m < 0)
 		return m;
 	return mount_at_dir(root_fd, m, "/tmp", err);
@@ -414,8 +420,8 @@ static int setup_tmp(int root_fd, struct sbx_err *err)
 static int setup_cgroup(int root_fd, const struct sbx_spec *spec, struct sbx_err *err)
 {
 	if (spec->cgroup2) {
-		_cleanup_close_ int m = new_fs("cgroup2", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY,
-					       "/sys/fs/cgroup", err);
+		_cleanup_close_ int m =
+		    new_fs("cgroup2", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY, "/sys/fs/cgroup", err);
 		if (m < 0)
 			return m;
 		return mount_at_dir(root_fd, m, "/sys/fs/cgroup", err);
@@ -433,8 +439,8 @@ static int setup_cgroup(int root_fd, const struct sbx_spec *spec, struct sbx_err
 	for (size_t i = 0; i < spec->n_cgroup_mounts; i++) {
 		const struct sbx_cgroup_mount *cm = &spec->cgroup_mounts[i];
 		sbx_fmt(path, sizeof(path), "/sys/fs/cgroup/%s", cm->name);
-		_cleanup_close_ int m = clone_tree(AT_FDCWD, cm->src, false,
-						   MNT_SAFE | MOUNT_ATTR_RDONLY, path, err);
+		_cleanup_close_ int m =
+		    clone_tree(AT_FDCWD, cm->src, false, MNT_SAFE | MOUNT_ATTR_RDONLY, path, err);
 		if (m < 0)
 			return m;
 		r = mount_at_dir(root_fd, m, path, err);
@@ -474,12 +480,14 @@ static int setup_binds(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_
 		size_t i = ctx->bind_order[k];
 		const struct sbx_bind *b = &spec->binds[i];
 		/* nosuid, nodev: a bound host folder brings no privilege in */
-		uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->ro ? MOUNT_ATTR_RDONLY : 0);
+		uint64_t attrs =
+		    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->ro ? MOUNT_ATTR_RDONLY : 0);
 		_cleanup_close_ int t = ctx->bind_dir[i] ? ensure_dir(root_fd, b->dst, err)
-							 : ensure_file(root_fd, b->dst, err);
+		                                         : ensure_file(root_fd, b->dst, err);
 		if (t < 0)
 			return t;
-		_cleanup_close_ int m = clone_tree(AT_FDCWD, ctx->bind_src[i], true, attrs, b->dst, err);
+		_cleanup_close_ int m =
+		    clone_tree(AT_FDCWD, ctx->bind_src[i], true, attrs, b->dst, err);
 		if (m < 0)
 			return m;
 		int r = attach(m, t, b->dst, err);
@@ -526,9 +534,11 @@ static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 		sbx_fmt(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lower);
 		/* userxattr: in a user namespace overlay keeps its metadata in
 		 * user.* xattrs; without it removing a lower folder fails (EIO). */
-		const struct fs_opt o[] = {{"lowerdir", lowerdir}, {"upperdir", upper},
-					   {"workdir", work},	   {"userxattr", NULL},
-					   {NULL, NULL}};
+		const struct fs_opt o[] = {{"lowerdir", lowerdir},
+		                           {"upperdir", upper},
+		                           {"workdir", work},
+		                           {"userxattr", NULL},
+		                           {NULL, NULL}};
 		_cleanup_close_ int m = new_fs("overlay", o, 0, "the rootfs overlay", err);
 		if (m < 0)
 			return m;
@@ -627,7 +637,7 @@ static int cmp_bind(const void *a, const void *b, void *arg)
 }
 
 static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
-			 struct sbx_err *err)
+                         struct sbx_err *err)
 {
 	size_t n = spec->n_binds;
 	ctx->bind_src = calloc(n + 1, sizeof(char *));
@@ -639,9 +649,9 @@ static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
 		const struct sbx_bind *b = &spec->binds[i];
 		if (!mount_path_ok(b->dst))
 			return sbx_failx(err, EINVAL,
-					 "bind '%s': the destination must be an absolute path "
-					 "without '.' or '..', not /",
-					 b->dst);
+			                 "bind '%s': the destination must be an absolute path "
+			                 "without '.' or '..', not /",
+			                 b->dst);
 		ctx->bind_src[i] = realpath(b->src, NULL);
 		if (!ctx->bind_src[i])
 			return sbx_fail(err, errno, "bind '%s'", b->src);
@@ -664,14 +674,14 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		return sbx_fail(err, errno, "rootfs '%s'", spec->lower);
 	if (!strcmp(ctx->lower, "/"))
 		return sbx_failx(err, EINVAL, "rootfs '%s': the host's / cannot be a sandbox root",
-				 spec->lower);
+		                 spec->lower);
 	_cleanup_close_ int lower = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (lower < 0)
 		return sbx_fail(err, errno, "rootfs '%s'", spec->lower);
 	int bin = mount_resolve(lower, "/bin", O_DIRECTORY);
 	if (bin < 0)
 		return sbx_failx(err, ENOENT, "rootfs '%s' has no /bin: not a root file system",
-				 spec->lower);
+		                 spec->lower);
 	close(bin);
 	if (spec->upper) {
 		ctx->upper = realpath(spec->upper, NULL);
@@ -684,8 +694,8 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		return r;
 	if (spec->workdir && !mount_path_ok(spec->workdir) && strcmp(spec->workdir, "/") != 0)
 		return sbx_failx(err, EINVAL,
-				 "workdir '%s': must be an absolute path without '.' or '..'",
-				 spec->workdir);
+		                 "workdir '%s': must be an absolute path without '.' or '..'",
+		                 spec->workdir);
 	if (spec->rootfs_rw || ctx->upper)
 		return 0;
 	static const char *const std[] = {"/proc", "/dev", "/tmp", "/sys", NULL};
@@ -694,7 +704,7 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		missing |= !exists_in_root(lower, std[i]);
 	for (size_t i = 0; i < spec->n_binds; i++)
 		missing |= needs_image_mountpoint(spec, spec->binds[i].dst) &&
-			   !exists_in_root(lower, spec->binds[i].dst);
+		           !exists_in_root(lower, spec->binds[i].dst);
 	if (spec->workdir && needs_image_mountpoint(spec, spec->workdir))
 		missing |= !exists_in_root(lower, spec->workdir);
 	ctx->tmpfs_overlay = missing;

@@ -25,7 +25,7 @@
 
 struct sbx_mount_ctx {
 	const struct sbx_spec *spec;
-	char *lower;	    /* realpath of spec->lower */
+	char *lower;        /* realpath of spec->lower */
 	char *upper, *work; /* realpaths, or NULL */
 	bool tmpfs_overlay; /* a private tmpfs upper: the image lacks a mount point */
 	char **bind_src;    /* realpaths, one per spec->binds[i] */

@@ -32,7 +32,8 @@ struct sbx_seccomp {
 
 /* Build the filters for spec (default, --nested, or a JSON profile file;
  * nothing for unconfined).  Errors in a profile name the file and entry. */
-int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret, struct sbx_err *err);
+int seccomp_filter_prepare(const struct sbx_spec *spec, struct sbx_seccomp *ret,
+                           struct sbx_err *err);
 void seccomp_filter_free(struct sbx_seccomp *s);
 
 /* Build the default (nested false) or --nested policy with libseccomp.

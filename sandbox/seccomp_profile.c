@@ -15,29 +15,33 @@ struct action_name {
 };
 
 static const struct action_name actions[] = {
-	{"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
-	{"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
-	{"SCMP_ACT_KILL", SCMP_ACT_KILL},
-	{"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL},
-	{"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
-	{"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
-	{"SCMP_ACT_LOG", SCMP_ACT_LOG},
-	{"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
-	{NULL, 0},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
+    {NULL, 0},
 };
 
 static const struct {
 	const char *name;
 	enum scmp_compare op;
 } ops[] = {
-	{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-	{"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-	{"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
-	{"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}, {NULL, 0},
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+    {NULL, 0},
 };
 
 static int parse_action(const char *path, const char *where, json_t *obj, const char *key,
-			const char *errno_key, uint32_t *ret, struct sbx_err *err)
+                        const char *errno_key, uint32_t *ret, struct sbx_err *err)
 {
 	json_t *a = json_object_get(obj, key);
 	if (!json_is_string(a))
@@ -52,7 +56,7 @@ static int parse_action(const char *path, const char *where, json_t *obj, const 
 			int v = json_is_integer(e) ? (int)json_integer_value(e) : EPERM;
 			if (v < 0 || v > 4095)
 				return sbx_failx(err, EINVAL, "%s: %s: \"%s\" %d is out of range",
-						 path, where, errno_key, v);
+				                 path, where, errno_key, v);
 			act = SCMP_ACT_ERRNO(v);
 		} else if (act == SCMP_ACT_TRACE(0)) {
 			act = SCMP_ACT_ERRNO(ENOSYS); /* no tracer here: what the kernel answers */
@@ -119,15 +123,15 @@ static int rule_applies(json_t *rule, uint64_t caps)
 	return 1;
 }
 
-static int parse_args(const char *path, const char *where, json_t *args,
-		      struct scmp_arg_cmp *cmps, unsigned *ret_n, struct sbx_err *err)
+static int parse_args(const char *path, const char *where, json_t *args, struct scmp_arg_cmp *cmps,
+                      unsigned *ret_n, struct sbx_err *err)
 {
 	*ret_n = 0;
 	if (!args || json_is_null(args))
 		return 0;
 	if (!json_is_array(args) || json_array_size(args) > 6)
 		return sbx_failx(err, EINVAL, "%s: %s: \"args\" must be an array of at most 6",
-				 path, where);
+		                 path, where);
 	size_t i;
 	json_t *a;
 	json_array_foreach(args, i, a)
@@ -137,19 +141,19 @@ static int parse_args(const char *path, const char *where, json_t *args,
 		if (!json_is_integer(idx) || json_integer_value(idx) < 0 ||
 		    json_integer_value(idx) > 5 || !json_is_integer(val) || !json_is_string(op))
 			return sbx_failx(err, EINVAL,
-					 "%s: %s: args[%zu] needs index (0-5), value and op", path,
-					 where, i);
+			                 "%s: %s: args[%zu] needs index (0-5), value and op", path,
+			                 where, i);
 		size_t k;
 		for (k = 0; ops[k].name && strcmp(ops[k].name, json_string_value(op)); k++)
 			;
 		if (!ops[k].name)
 			return sbx_failx(err, EINVAL, "%s: %s: args[%zu]: unknown op \"%s\"", path,
-					 where, i, json_string_value(op));
+			                 where, i, json_string_value(op));
 		cmps[i] = (struct scmp_arg_cmp){
-			.arg = (unsigned)json_integer_value(idx),
-			.op = ops[k].op,
-			.datum_a = (scmp_datum_t)json_integer_value(val),
-			.datum_b = json_is_integer(val2) ? (scmp_datum_t)json_integer_value(val2) : 0,
+		    .arg = (unsigned)json_integer_value(idx),
+		    .op = ops[k].op,
+		    .datum_a = (scmp_datum_t)json_integer_value(val),
+		    .datum_b = json_is_integer(val2) ? (scmp_datum_t)json_integer_value(val2) : 0,
 		};
 	}
 	*ret_n = (unsigned)json_array_size(args);
@@ -157,7 +161,7 @@ static int parse_args(const char *path, const char *where, json_t *args,
 }
 
 static int add_rule(scmp_filter_ctx ctx, const char *path, size_t index, json_t *rule,
-		    uint64_t caps, struct sbx_err *err)
+                    uint64_t caps, struct sbx_err *err)
 {
 	char where[48];
 	snprintf(where, sizeof(where), "syscalls[%zu]", index);
@@ -183,14 +187,14 @@ static int add_rule(scmp_filter_ctx ctx, const char *path, size_t index, json_t 
 		json_t *n = json_is_array(names) ? json_array_get(names, i) : one;
 		if (!json_is_string(n))
 			return sbx_failx(err, EINVAL, "%s: %s: names[%zu] must be a string", path,
-					 where, i);
+			                 where, i);
 		int nr = seccomp_syscall_resolve_name(json_string_value(n));
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		int e = seccomp_rule_add_array(ctx, action, nr, n_cmps, cmps);
 		if (e < 0 && e != -EEXIST)
 			return sbx_fail(err, -e, "%s: %s: rule for %s", path, where,
-					json_string_value(n));
+			                json_string_value(n));
 	}
 	return 0;
 }
@@ -203,7 +207,7 @@ int seccomp_profile_build(const char *path, uint64_t caps, void **ret, struct sb
 		if (jerr.line < 0 && jerr.position == 0)
 			return sbx_failx(err, ENOENT, "seccomp profile %s: %s", path, jerr.text);
 		return sbx_failx(err, EINVAL, "seccomp profile %s:%d:%d: %s", path, jerr.line,
-				 jerr.column, jerr.text);
+		                 jerr.column, jerr.text);
 	}
 	int r;
 	scmp_filter_ctx ctx = NULL;
@@ -213,7 +217,7 @@ int seccomp_profile_build(const char *path, uint64_t caps, void **ret, struct sb
 		goto out;
 	}
 	r = parse_action(path, "defaultAction", root, "defaultAction", "defaultErrnoRet", &def,
-			 err);
+	                 err);
 	if (r < 0)
 		goto out;
 	ctx = seccomp_init(def);
@@ -224,7 +228,7 @@ int seccomp_profile_build(const char *path, uint64_t caps, void **ret, struct sb
 	json_t *rules = json_object_get(root, "syscalls");
 	if (rules && !json_is_array(rules)) {
 		r = sbx_failx(err, EINVAL, "seccomp profile %s: \"syscalls\" must be an array",
-			      path);
+		              path);
 		goto out;
 	}
 	size_t i;

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define SBX_MAX_RLIMITS 16
+#define SBX_MAX_RLIMITS       16
 #define SBX_MAX_CGROUP_MOUNTS 8
 
 struct sbx_bind {
@@ -52,8 +52,8 @@ struct sbx_spec {
 	bool rootfs_rw;
 	bool keep_root_rw; /* leave the root writable (overlay with a task upper) */
 
-	char *const *argv; /* the command; argv[0] searched in PATH inside */
-	char *const *envp; /* the complete environment, already built */
+	char *const *argv;   /* the command; argv[0] searched in PATH inside */
+	char *const *envp;   /* the complete environment, already built */
 	const char *workdir; /* inside; NULL: "/" */
 	const char *hostname;
 

@@ -94,11 +94,11 @@ int sync_expect(int fd, enum sbx_sync_type want, struct sbx_err *err)
 	int r = sync_recv(fd, -1, &m);
 	if (r == 0)
 		return sbx_failx(err, EPIPE, "waiting for %s: the runner is gone",
-				 sync_type_name(want));
+		                 sync_type_name(want));
 	if (r < 0)
 		return sbx_fail(err, -r, "waiting for %s", sync_type_name(want));
 	if (m.type != want)
 		return sbx_failx(err, EPROTO, "waiting for %s: got %s", sync_type_name(want),
-				 sync_type_name(m.type));
+		                 sync_type_name(m.type));
 	return 0;
 }

@@ -49,8 +49,9 @@ static void print_status_lines(void)
 		return;
 	}
 	char line[512];
-	static const char *keys[] = {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:",
-				     "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:", "NSpid:", NULL};
+	static const char *keys[] = {
+	    "Uid:",    "Gid:",    "Groups:",     "CapInh:",  "CapPrm:", "CapEff:",
+	    "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:", "NSpid:",  NULL};
 	while (fgets(line, sizeof(line), f)) {
 		for (int i = 0; keys[i]; i++) {
 			size_t n = strlen(keys[i]);
@@ -71,8 +72,8 @@ static void print_status_lines(void)
 
 static void cmd_status(void)
 {
-	printf("pid=%d\nppid=%d\nuid=%d\ngid=%d\neuid=%d\n", getpid(), getppid(), getuid(), getgid(),
-	       geteuid());
+	printf("pid=%d\nppid=%d\nuid=%d\ngid=%d\neuid=%d\n", getpid(), getppid(), getuid(),
+	       getgid(), geteuid());
 	char host[256] = "";
 	gethostname(host, sizeof(host));
 	printf("hostname=%s\n", host);
@@ -383,7 +384,8 @@ static void cmd_memhog(long mb)
 {
 	size_t step = 1 << 20;
 	for (long i = 0; i < mb; i++) {
-		char *p = mmap(NULL, step, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+		    mmap(NULL, step, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED) {
 			printf("memhog=failed after %ld MB: %s\n", i, strerror(errno));
 			exit(3);

@@ -201,8 +201,8 @@ static void test_seccomp_default_filter(void **state)
 	assert_int_equal(errno_under_filter(&s, 2), EPERM);  /* unshare(NEWUSER) */
 	assert_int_equal(errno_under_filter(&s, 3), ENOSYS); /* clone3 */
 	assert_int_equal(errno_under_filter(&s, 4), ENOSYS); /* unknown */
-	assert_int_equal(errno_under_filter(&s, 5), 0);	     /* getpid */
-	assert_int_equal(errno_under_filter(&s, 6), 0);	     /* unshare(FILES) */
+	assert_int_equal(errno_under_filter(&s, 5), 0);      /* getpid */
+	assert_int_equal(errno_under_filter(&s, 6), 0);      /* unshare(FILES) */
 	assert_int_equal(errno_under_filter(&s, 7), EBADF);  /* other ioctls pass */
 	seccomp_filter_free(&s);
 
@@ -233,7 +233,7 @@ static void test_seccomp_builtin_matches_libseccomp(void **state)
 		for (int i = 0; i < built.n; i++) {
 			assert_int_equal(built.progs[i].len, fresh.progs[i].len);
 			assert_memory_equal(built.progs[i].filter, fresh.progs[i].filter,
-					    built.progs[i].len * sizeof(struct sock_filter));
+			                    built.progs[i].len * sizeof(struct sock_filter));
 		}
 		seccomp_filter_free(&built);
 		seccomp_filter_free(&fresh);
@@ -246,8 +246,8 @@ static void test_seccomp_profile_errors(void **state)
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	const char *bad = "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": "
-			  "[\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, "
-			  "\"value\": 0, \"op\": \"SCMP_CMP_EQ\"}]}]}";
+	                  "[\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, "
+	                  "\"value\": 0, \"op\": \"SCMP_CMP_EQ\"}]}]}";
 	assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
 	close(fd);
 	struct sbx_spec spec;
@@ -259,7 +259,7 @@ static void test_seccomp_profile_errors(void **state)
 	assert_int_equal(seccomp_filter_prepare(&spec, &s, &err), -EINVAL);
 	char want[256];
 	snprintf(want, sizeof(want), "%s: syscalls[0]: args[0] needs index (0-5), value and op",
-		 path);
+	         path);
 	assert_string_equal(err.msg, want);
 	unlink(path);
 	spec.seccomp_file = "/nonexistent/profile.json";
@@ -269,12 +269,14 @@ static void test_seccomp_profile_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sync_roundtrip),	  cmocka_unit_test(test_idmap_format),
-		cmocka_unit_test(test_caps),		  cmocka_unit_test(test_mount_path_ok),
-		cmocka_unit_test(test_resolve_stays_in_root),
-		cmocka_unit_test(test_seccomp_default_filter),
-		cmocka_unit_test(test_seccomp_builtin_matches_libseccomp),
-		cmocka_unit_test(test_seccomp_profile_errors),
+	    cmocka_unit_test(test_sync_roundtrip),
+	    cmocka_unit_test(test_idmap_format),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_mount_path_ok),
+	    cmocka_unit_test(test_resolve_stays_in_root),
+	    cmocka_unit_test(test_seccomp_default_filter),
+	    cmocka_unit_test(test_seccomp_builtin_matches_libseccomp),
+	    cmocka_unit_test(test_seccomp_profile_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ static void test_fmt(void **state)
 {
 	char buf[64];
 	sbx_fmt(buf, sizeof(buf), "a %s %d %u %x %c %% %ld %zu", "b", -12, 7u, 255u, 'z', -3L,
-		(size_t)99);
+	        (size_t)99);
 	assert_string_equal(buf, "a b -12 7 ff z % -3 99");
 	char small[5];
 	assert_int_equal(sbx_fmt(small, sizeof(small), "%s", "abcdefgh"), 4);
@@ -27,7 +27,8 @@ static void test_fail_wrap(void **state)
 	assert_int_equal(sbx_fail(&err, EACCES, "mount '%s'", "/workspace"), -EACCES);
 	assert_int_equal(sbx_wrap(&err, "workspace"), -EACCES);
 	assert_int_equal(sbx_wrap(&err, "task %s", "jwt-auth"), -EACCES);
-	assert_string_equal(err.msg, "task jwt-auth: workspace: mount '/workspace': Permission denied");
+	assert_string_equal(err.msg,
+	                    "task jwt-auth: workspace: mount '/workspace': Permission denied");
 	assert_int_equal(sbx_failx(&err, 0, "plain"), -EINVAL);
 	assert_string_equal(err.msg, "plain");
 }
@@ -81,9 +82,11 @@ static void test_duration(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fmt),	 cmocka_unit_test(test_fail_wrap),
-		cmocka_unit_test(test_wrap_truncates), cmocka_unit_test(test_size),
-		cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_fmt),
+	    cmocka_unit_test(test_fail_wrap),
+	    cmocka_unit_test(test_wrap_truncates),
+	    cmocka_unit_test(test_size),
+	    cmocka_unit_test(test_duration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
