@@ -287,8 +287,10 @@ static void on_started(void *data, const struct sbx_run_info *info)
 	struct sbx_err err;
 	if (state_update(s->task_fd, mark_running, (void *)info, &err) < 0)
 		sup_msg(s, "cannot record the start: %s", err.msg);
-	if (info->cgroup)
+	if (info->cgroup) {
+		refresh_stats(s, info); /* ps shows figures from the start */
 		arm(s->tfd_stats, SUP_STATS_INTERVAL_S, SUP_STATS_INTERVAL_S);
+	}
 	if (s->def->timeout)
 		arm(s->tfd_timeout, (unsigned)s->def->timeout, 0);
 }
