@@ -92,6 +92,7 @@ static void end_without_run(struct sup *s, enum sbx_task_status status, const ch
 {
 	struct failure f = {.s = s, .status = status, .error = error};
 	struct sbx_err err;
+	sup_control_close(s);
 	if (error)
 		sup_msg(s, "run %u: %s", s->run, error);
 	if (state_update(s->task_fd, mark_ended, &f, &err) < 0)
@@ -115,6 +116,15 @@ static int control_open(struct sup *s, struct sbx_err *err)
 	if (r < 0 || listen(s->ctl_fd, 16) < 0)
 		return sbx_fail(err, errno, "control socket '%s'", CONTROL_SOCK);
 	return 0;
+}
+
+void sup_control_close(struct sup *s)
+{
+	if (s->ctl_fd < 0)
+		return;
+	unlinkat(s->task_fd, CONTROL_SOCK, 0);
+	close(s->ctl_fd);
+	s->ctl_fd = -1;
 }
 
 static bool peer_allowed(int fd)
@@ -237,10 +247,7 @@ static void sup_init(struct sup *s)
 
 static void sup_release(struct sup *s)
 {
-	if (s->ctl_fd >= 0) {
-		unlinkat(s->task_fd, CONTROL_SOCK, 0);
-		close(s->ctl_fd);
-	}
+	sup_control_close(s);
 	int fds[] = {s->task_fd, s->hold_fd, s->log_fd, s->run_log_fd};
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 		if (fds[i] >= 0)

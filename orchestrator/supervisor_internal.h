@@ -48,6 +48,10 @@ void sup_msg(struct sup *s, const char *fmt, ...) __attribute__((format(printf, 
  * (0 before it exists).  Returns true when the request was `stop`. */
 bool sup_control(struct sup *s, pid_t pid, int *ret_grace);
 
+/* Remove control.sock before the final state is written: a followup's
+ * new supervisor may bind its own right after, and must keep it. */
+void sup_control_close(struct sup *s);
+
 /* SIGTERM to the sandbox now, SIGKILL after grace seconds (0: at once). */
 void sup_begin_stop(struct sup *s, pid_t pid, int grace);
 

@@ -475,6 +475,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	struct sbx_err rerr = {0};
 	r = run_sandbox(&spec, &opts, &res, &rerr);
 	close_watch(s);
+	sup_control_close(s);
 	record_outcome(s, r, &rerr, &res);
 	return 0;
 }

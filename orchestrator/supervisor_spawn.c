@@ -43,9 +43,18 @@ _Noreturn static void exec_supervisor(const struct sbx_state_dir *sd, const char
 	char notify[16];
 	sbx_fmt(notify, sizeof(notify), "%d", NOTIFY_FD);
 	char *argv[] = {"trimo-sbx", SUPERVISOR_VERB, sd->root, (char *)id, notify, hold, NULL};
+	/* nothing of the caller's but its environment: default signals (a
+	 * shell's `launch &` ignores SIGINT, and that would survive exec), no
+	 * blocked ones, no hold on its working directory */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (chdir("/") < 0)
+		_exit(126);
 	execv("/proc/self/exe", argv);
 	static const char msg[] = "trimo-sbx: cannot execute the supervisor\n";
 	(void)!write(2, msg, sizeof(msg) - 1);

@@ -224,7 +224,8 @@ void task_queue_run(struct sbx_task_state *st, const struct sbx_user_config *u,
 	st->has_exit_code = false;
 	st->exit_code = 0;
 	st->stop_requested = st->timed_out = false;
-	st->error[0] = st->queued_reason[0] = st->cgroup[0] = '\0';
+	st->error[0] = st->cgroup[0] = '\0';
+	snprintf(st->queued_reason, sizeof(st->queued_reason), "not checked yet");
 	st->memory_current = st->memory_peak = st->cpu_usec = st->oom_kills = STATE_UNKNOWN;
 	st->memory_admit = task_memory_admit(&def->limits, u->orchestrator.default_memory);
 	uint64_t cap = task_memory_max(&def->limits);

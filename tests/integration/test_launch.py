@@ -362,6 +362,37 @@ def test_max_parallel_queues_in_order(tasks):
         assert tasks.run("wait", i, timeout=30).returncode == 0
 
 
+def test_stop_and_rm_while_queued(tasks):
+    tasks.config("", max_parallel=1)
+    a = tasks.launch("qa", WAIT_GO)
+    tasks.wait_for(a, {"running"})
+    b = tasks.launch("qb", WAIT_GO)
+    c = tasks.launch("qc", WAIT_GO)
+    d = tasks.launch("qd", WAIT_GO)
+    time.sleep(1.2)
+    assert tasks.state(b)["queued_reason"] == "max_parallel 1 reached"
+    assert tasks.state(c)["queued_reason"] == "behind 1 queued task (" + b + ")"
+    sup = tasks.raw_state(b)["supervisor_pid"]
+    r = tasks.run("stop", b, timeout=30)
+    assert r.returncode == 0, r.stderr
+    t = tasks.state(b)
+    assert t["state"] == "stopped" and t["exit_code"] is None and t["started"] is None
+    deadline = time.time() + 5
+    while not gone(sup) and time.time() < deadline:
+        time.sleep(0.05)
+    assert gone(sup)  # its supervisor left
+    r = tasks.run("rm", c)
+    assert r.returncode == 2 and "queued" in r.stderr
+    assert tasks.run("rm", "-f", c, timeout=30).returncode == 0
+    assert c not in tasks.ps()
+    time.sleep(1.2)
+    assert tasks.state(d)["queued_reason"] == "max_parallel 1 reached"
+    tasks.release(a)
+    tasks.wait_for(d, {"running"}, timeout=10)
+    tasks.release(d)
+    assert tasks.run("wait", a, d, timeout=30).returncode == 0
+
+
 def write_meminfo(tasks, total_gb, avail_gb):
     p = os.path.join(tasks.sbx.tmp, "meminfo")
     with open(p + ".new", "w") as f:
