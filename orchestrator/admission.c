@@ -83,8 +83,8 @@ static const char *size_text(uint64_t v, char *buf)
 }
 
 bool admission_decide(const struct sbx_task_state *self, const struct sbx_task_state *tasks,
-		      const bool *alive, size_t n, const struct sbx_adm_host *host, char *reason,
-		      size_t size)
+                      const bool *alive, size_t n, const struct sbx_adm_host *host, char *reason,
+                      size_t size)
 {
 	uint64_t running = 0, sum = 0;
 	unsigned ahead = 0;
@@ -104,34 +104,33 @@ bool admission_decide(const struct sbx_task_state *self, const struct sbx_task_s
 	}
 	char a[32], b[32], c[32], d[32];
 	if (ahead) {
-		snprintf(reason, size, "behind %u queued task%s (%s%s)", ahead, ahead == 1 ? "" : "s",
-			 first->id, ahead > 1 ? " first" : "");
+		snprintf(reason, size, "behind %u queued task%s (%s%s)", ahead,
+		         ahead == 1 ? "" : "s", first->id, ahead > 1 ? " first" : "");
 		return false;
 	}
 	if (running >= self->max_parallel) {
 		snprintf(reason, size, "max_parallel %" PRIu64 " reached", self->max_parallel);
 		return false;
 	}
-	uint64_t room = host->mem_total > self->memory_reserve
-				? host->mem_total - self->memory_reserve
-				: 0;
+	uint64_t room =
+	    host->mem_total > self->memory_reserve ? host->mem_total - self->memory_reserve : 0;
 	if (sum + self->memory_admit > room) {
 		snprintf(reason, size,
-			 "memory: running %s + this %s > MemTotal %s - memory_reserve %s",
-			 size_text(sum, a), size_text(self->memory_admit, b),
-			 size_text(host->mem_total, c), size_text(self->memory_reserve, d));
+		         "memory: running %s + this %s > MemTotal %s - memory_reserve %s",
+		         size_text(sum, a), size_text(self->memory_admit, b),
+		         size_text(host->mem_total, c), size_text(self->memory_reserve, d));
 		return false;
 	}
 	if (self->memory_admit > host->mem_available) {
 		snprintf(reason, size, "memory: this %s > MemAvailable %s",
-			 size_text(self->memory_admit, a), size_text(host->mem_available, b));
+		         size_text(self->memory_admit, a), size_text(host->mem_available, b));
 		return false;
 	}
 	if (self->max_cpu_pressure && host->has_psi &&
 	    host->cpu_some_avg10 >= self->max_cpu_pressure) {
 		snprintf(reason, size, "cpu pressure %u.%02u%% >= max_cpu_pressure %u.%02u%%",
-			 host->cpu_some_avg10 / 100, host->cpu_some_avg10 % 100,
-			 self->max_cpu_pressure / 100, self->max_cpu_pressure % 100);
+		         host->cpu_some_avg10 / 100, host->cpu_some_avg10 % 100,
+		         self->max_cpu_pressure / 100, self->max_cpu_pressure % 100);
 		return false;
 	}
 	reason[0] = '\0';
@@ -140,8 +139,8 @@ bool admission_decide(const struct sbx_task_state *self, const struct sbx_task_s
 
 static int lock_admission(const struct sbx_state_dir *sd, struct sbx_err *err)
 {
-	int fd = openat(sd->root_fd, ADMISSION_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-			0600);
+	int fd =
+	    openat(sd->root_fd, ADMISSION_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return sbx_fail(err, errno, "open '%s/%s'", sd->root, ADMISSION_LOCK);
 	while (flock(fd, LOCK_EX) < 0) {

@@ -27,7 +27,7 @@
 #include "orchestrator/state_dir.h"
 
 struct sbx_adm_host {
-	uint64_t mem_total;	/* bytes */
+	uint64_t mem_total;     /* bytes */
 	uint64_t mem_available; /* bytes */
 	bool has_psi;
 	uint32_t cpu_some_avg10; /* 1/100 % (12.34% = 1234) */
@@ -48,8 +48,8 @@ int admission_parse_psi(const char *text, uint32_t *ret_avg10);
  * tasks[i]'s supervisor lives.  Returns true to admit; otherwise reason
  * says why in one line for `ps`. */
 bool admission_decide(const struct sbx_task_state *self, const struct sbx_task_state *tasks,
-		      const bool *alive, size_t n, const struct sbx_adm_host *host, char *reason,
-		      size_t reason_size);
+                      const bool *alive, size_t n, const struct sbx_adm_host *host, char *reason,
+                      size_t reason_size);
 
 /* Under admission.lock: decide for the task in folder task_fd (whose state
  * the caller owns: its supervisor), and when admitted write it as

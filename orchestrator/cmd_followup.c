@@ -17,19 +17,19 @@
 #include "orchestrator/task_run.h"
 
 static const char followup_usage[] =
-	"usage: trimo-sbx followup ID (--prompt TEXT | --prompt-file FILE) [-f]\n"
-	"\n"
-	"Start a new run of an ended task: the same workspace, branch and file system\n"
-	"layer (every change of the earlier runs stays), a fresh sandbox.  The prompt\n"
-	"reaches the agent as $TRIMO_PROMPT and /run/trimo/prompt; /run/trimo/history\n"
-	"holds the earlier runs' prompts and outcomes.  The run waits in the queue\n"
-	"like a launch.  Prints the task id.\n"
-	"\n"
-	"Options:\n"
-	"  --prompt TEXT         the new prompt\n"
-	"  --prompt-file FILE    read it from FILE\n"
-	"  -f, --follow          show this run's output until it ends, and exit with\n"
-	"                        the task's status\n";
+    "usage: trimo-sbx followup ID (--prompt TEXT | --prompt-file FILE) [-f]\n"
+    "\n"
+    "Start a new run of an ended task: the same workspace, branch and file system\n"
+    "layer (every change of the earlier runs stays), a fresh sandbox.  The prompt\n"
+    "reaches the agent as $TRIMO_PROMPT and /run/trimo/prompt; /run/trimo/history\n"
+    "holds the earlier runs' prompts and outcomes.  The run waits in the queue\n"
+    "like a launch.  Prints the task id.\n"
+    "\n"
+    "Options:\n"
+    "  --prompt TEXT         the new prompt\n"
+    "  --prompt-file FILE    read it from FILE\n"
+    "  -f, --follow          show this run's output until it ends, and exit with\n"
+    "                        the task's status\n";
 
 struct followup {
 	const char *arg;
@@ -41,9 +41,11 @@ struct followup {
 static int parse_args(struct followup *o, int argc, char **argv, bool *help, struct sbx_err *err)
 {
 	static const struct option opts[] = {
-		{"prompt", required_argument, NULL, 'p'}, {"prompt-file", required_argument, NULL, 'F'},
-		{"follow", no_argument, NULL, 'f'},	  {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"prompt", required_argument, NULL, 'p'},
+	    {"prompt-file", required_argument, NULL, 'F'},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	optind = 1;
@@ -59,7 +61,7 @@ static int parse_args(struct followup *o, int argc, char **argv, bool *help, str
 			return (*help = true, 0);
 		else
 			return sbx_failx(err, EINVAL, "unknown option or missing value '%s'",
-					 argv[optind - 1]);
+			                 argv[optind - 1]);
 	}
 	if (optind != argc - 1)
 		return sbx_failx(err, EINVAL, "give one task ID");
@@ -81,7 +83,7 @@ static int read_prompt(const struct followup *o, char **ret, size_t *ret_len, st
 	}
 	if (*ret_len > SBX_PROMPT_MAX || strlen(*ret) != *ret_len)
 		return sbx_failx(err, EINVAL, "the prompt must be text of at most %d KiB",
-				 SBX_PROMPT_MAX / 1024);
+		                 SBX_PROMPT_MAX / 1024);
 	return 0;
 }
 
@@ -95,8 +97,8 @@ static bool still_there(struct task_ctx *ctx, int tfd, const char *id)
 
 /* Under the task's lock: check it has ended, add runs/N+1, queue it. */
 static int queue_followup(struct task_ctx *ctx, int tfd, const char *id,
-			  const struct sbx_task_def *def, const char *prompt, size_t plen,
-			  struct sbx_err *err)
+                          const struct sbx_task_def *def, const char *prompt, size_t plen,
+                          struct sbx_err *err)
 {
 	_cleanup_close_ int lock = state_lock(tfd, err);
 	if (lock < 0)
@@ -108,7 +110,8 @@ static int queue_followup(struct task_ctx *ctx, int tfd, const char *id,
 	enum sbx_task_status s = state_effective(&st);
 	if (state_status_active(s) || !still_there(ctx, tfd, id))
 		return sbx_failx(err, EBUSY, "task %s is %s: wait for it or stop it first", id,
-				 still_there(ctx, tfd, id) ? state_status_name(s) : "being removed");
+		                 still_there(ctx, tfd, id) ? state_status_name(s)
+		                                           : "being removed");
 	st.run++;
 	r = task_run_create(tfd, st.run, prompt, plen, err);
 	if (r < 0)
@@ -129,7 +132,7 @@ static int fail_start(struct sbx_task_state *st, void *data)
 }
 
 static int followup(struct task_ctx *ctx, const struct followup *o, char id[STATE_ID_MAX],
-		    unsigned *ret_run, struct sbx_err *err)
+                    unsigned *ret_run, struct sbx_err *err)
 {
 	_cleanup_free_ char *prompt = NULL;
 	size_t plen = 0;
@@ -168,7 +171,8 @@ int cmd_followup(int argc, char **argv)
 	bool help = false;
 	struct sbx_err err = {0};
 	if (parse_args(&o, argc, argv, &help, &err) < 0)
-		return cli_error(EXIT_USAGE, "followup: %s (see trimo-sbx followup --help)", err.msg);
+		return cli_error(EXIT_USAGE, "followup: %s (see trimo-sbx followup --help)",
+		                 err.msg);
 	if (help)
 		return (fputs(followup_usage, stdout), EXIT_OK);
 	struct task_ctx ctx;
@@ -178,9 +182,8 @@ int cmd_followup(int argc, char **argv)
 	if (code == EXIT_OK)
 		code = task_ctx_find(&ctx, o.arg, id);
 	if (code == EXIT_OK && followup(&ctx, &o, id, &run, &err) < 0)
-		code = cli_report(err.errnum == EBUSY || err.errnum == EINVAL ? EXIT_USAGE
-										: EXIT_RUNTIME,
-				  &err);
+		code = cli_report(
+		    err.errnum == EBUSY || err.errnum == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, &err);
 	if (code == EXIT_OK) {
 		printf("%s\n", id);
 		fflush(stdout);

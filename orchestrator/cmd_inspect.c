@@ -13,20 +13,19 @@
 #include "orchestrator/task_run.h"
 
 static const char inspect_usage[] =
-	"usage: trimo-sbx inspect ID\n"
-	"\n"
-	"Print everything known about a task as JSON: its state, its resolved\n"
-	"configuration (config), its folder, and every run (runs) with its prompt,\n"
-	"start and end (ms since the epoch), exit code, state, OOM kills, peak memory,\n"
-	"CPU time, image digest and branch.\n";
+    "usage: trimo-sbx inspect ID\n"
+    "\n"
+    "Print everything known about a task as JSON: its state, its resolved\n"
+    "configuration (config), its folder, and every run (runs) with its prompt,\n"
+    "start and end (ms since the epoch), exit code, state, OOM kills, peak memory,\n"
+    "CPU time, image digest and branch.\n";
 
 static json_t *load_json_text(const char *text)
 {
 	return text ? json_loads(text, 0, NULL) : NULL;
 }
 
-static json_t *run_json(int tfd, unsigned run, const struct sbx_task_state *cur,
-			const char *digest)
+static json_t *run_json(int tfd, unsigned run, const struct sbx_task_state *cur, const char *digest)
 {
 	struct sbx_task_state rec;
 	struct sbx_err err;
@@ -45,19 +44,33 @@ static json_t *run_json(int tfd, unsigned run, const struct sbx_task_state *cur,
 		return o;
 	enum sbx_task_status s = src == cur ? state_effective(cur) : src->status;
 	json_object_set_new(o, "state", json_string(state_status_name(s)));
-	json_object_set_new(o, "queued", src->queued_ms ? json_integer(src->queued_ms) : json_null());
-	json_object_set_new(o, "started", src->started_ms ? json_integer(src->started_ms) : json_null());
+	json_object_set_new(o, "queued",
+	                    src->queued_ms ? json_integer(src->queued_ms) : json_null());
+	json_object_set_new(o, "started",
+	                    src->started_ms ? json_integer(src->started_ms) : json_null());
 	json_object_set_new(o, "ended", src->ended_ms ? json_integer(src->ended_ms) : json_null());
-	json_object_set_new(o, "exit_code", src->has_exit_code ? json_integer(src->exit_code) : json_null());
-	json_object_set_new(o, "signal", src->has_exit_code && src->exit_code > 128 && src->exit_code < 128 + 65
-					      ? json_integer(src->exit_code - 128) : json_null());
+	json_object_set_new(o, "exit_code",
+	                    src->has_exit_code ? json_integer(src->exit_code) : json_null());
+	json_object_set_new(o, "signal",
+	                    src->has_exit_code && src->exit_code > 128 && src->exit_code < 128 + 65
+	                        ? json_integer(src->exit_code - 128)
+	                        : json_null());
 	json_object_set_new(o, "error", src->error[0] ? json_string(src->error) : json_null());
 	json_object_set_new(o, "timed_out", json_boolean(src->timed_out));
 	json_object_set_new(o, "stopped", json_boolean(src->stop_requested));
-	json_object_set_new(o, "oom_kills", src->oom_kills == STATE_UNKNOWN ? json_null() : json_integer((json_int_t)src->oom_kills));
-	json_object_set_new(o, "memory_peak", src->memory_peak == STATE_UNKNOWN ? json_null() : json_integer((json_int_t)src->memory_peak));
-	json_object_set_new(o, "cpu_usec", src->cpu_usec == STATE_UNKNOWN ? json_null() : json_integer((json_int_t)src->cpu_usec));
-	json_object_set_new(o, "image_digest", digest && *digest ? json_string(digest) : json_null());
+	json_object_set_new(o, "oom_kills",
+	                    src->oom_kills == STATE_UNKNOWN
+	                        ? json_null()
+	                        : json_integer((json_int_t)src->oom_kills));
+	json_object_set_new(o, "memory_peak",
+	                    src->memory_peak == STATE_UNKNOWN
+	                        ? json_null()
+	                        : json_integer((json_int_t)src->memory_peak));
+	json_object_set_new(
+	    o, "cpu_usec",
+	    src->cpu_usec == STATE_UNKNOWN ? json_null() : json_integer((json_int_t)src->cpu_usec));
+	json_object_set_new(o, "image_digest",
+	                    digest && *digest ? json_string(digest) : json_null());
 	json_object_set_new(o, "branch", src->branch[0] ? json_string(src->branch) : json_null());
 	return o;
 }
@@ -84,9 +97,9 @@ static int inspect(struct task_ctx *ctx, const char *id)
 	char folder[4200];
 	snprintf(folder, sizeof(folder), "%s/tasks/%s", ctx->sd.root, id);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", st.id, "name", st.name,
-			      "state", state_status_name(state_effective(&st)), "folder", folder,
-			      "status", state ? state : json_null(), "config",
-			      config ? config : json_null(), "runs", runs ? runs : json_null());
+	                      "state", state_status_name(state_effective(&st)), "folder", folder,
+	                      "status", state ? state : json_null(), "config",
+	                      config ? config : json_null(), "runs", runs ? runs : json_null());
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (!text)
@@ -101,7 +114,8 @@ int cmd_inspect(int argc, char **argv)
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		return (fputs(inspect_usage, stdout), EXIT_OK);
 	if (argc != 2 || argv[1][0] == '-')
-		return cli_error(EXIT_USAGE, "inspect: give one task ID (see trimo-sbx inspect --help)");
+		return cli_error(EXIT_USAGE,
+		                 "inspect: give one task ID (see trimo-sbx inspect --help)");
 	struct task_ctx ctx;
 	char id[STATE_ID_MAX];
 	int code = task_ctx_open(&ctx, false);

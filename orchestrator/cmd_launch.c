@@ -19,19 +19,19 @@
 #include "orchestrator/task_run.h"
 
 static const char launch_usage[] =
-	"usage: trimo-sbx launch [OPTIONS] TASK.ini\n"
-	"\n"
-	"Start a task in the background: check TASK.ini (a bad file starts nothing),\n"
-	"create the task's folder, hand it to its own supervisor and print the task\n"
-	"id (NAME-XXXX).  The task waits in the queue while the machine has no room\n"
-	"for it (see `trimo-sbx help config`: max_parallel, memory_reserve).\n"
-	"\n"
-	"Options:\n"
-	"  -f, --follow             show the task's output until it ends, and exit\n"
-	"                           with its status (0, the command's code, or 1)\n"
-	"  --set SECTION.KEY=VALUE  override a key of TASK.ini (repeatable)\n"
-	"\n"
-	"`trimo-sbx help task.ini` describes every key.\n";
+    "usage: trimo-sbx launch [OPTIONS] TASK.ini\n"
+    "\n"
+    "Start a task in the background: check TASK.ini (a bad file starts nothing),\n"
+    "create the task's folder, hand it to its own supervisor and print the task\n"
+    "id (NAME-XXXX).  The task waits in the queue while the machine has no room\n"
+    "for it (see `trimo-sbx help config`: max_parallel, memory_reserve).\n"
+    "\n"
+    "Options:\n"
+    "  -f, --follow             show the task's output until it ends, and exit\n"
+    "                           with its status (0, the command's code, or 1)\n"
+    "  --set SECTION.KEY=VALUE  override a key of TASK.ini (repeatable)\n"
+    "\n"
+    "`trimo-sbx help task.ini` describes every key.\n";
 
 struct launch_opts {
 	bool follow;
@@ -43,10 +43,10 @@ struct launch_opts {
 static int parse_args(struct launch_opts *o, int argc, char **argv, struct sbx_err *err)
 {
 	static const struct option opts[] = {
-		{"follow", no_argument, NULL, 'f'},
-		{"set", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"set", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	optind = 1;
@@ -64,13 +64,14 @@ static int parse_args(struct launch_opts *o, int argc, char **argv, struct sbx_e
 			o->help = true;
 			return 0;
 		default:
-			return sbx_failx(err, EINVAL, "unknown option '%s' (see trimo-sbx launch --help)",
-					 argv[optind - 1]);
+			return sbx_failx(err, EINVAL,
+			                 "unknown option '%s' (see trimo-sbx launch --help)",
+			                 argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
 		return sbx_failx(err, EINVAL, "%s (see trimo-sbx launch --help)",
-				 optind >= argc ? "missing TASK.ini" : "give one TASK.ini");
+		                 optind >= argc ? "missing TASK.ini" : "give one TASK.ini");
 	o->file = argv[optind];
 	return 0;
 }
@@ -78,14 +79,16 @@ static int parse_args(struct launch_opts *o, int argc, char **argv, struct sbx_e
 /* What launch can run today; the rest of task.ini is parsed and checked
  * but needs modules still being written. */
 static int check_supported(const struct sbx_task_config *cfg, const struct sbx_limits *eff,
-			   struct sbx_err *err)
+                           struct sbx_err *err)
 {
 	if (cfg->network.mode != SBX_NET_NONE)
 		return sbx_failx(err, EINVAL,
-				 "%s: [network] mode: only 'none' can be launched for now", cfg->file);
+		                 "%s: [network] mode: only 'none' can be launched for now",
+		                 cfg->file);
 	if (!strcmp(cfg->task.workdir, "/"))
 		return sbx_failx(err, EINVAL,
-				 "%s: [task] workdir: the workspace cannot be bound at /", cfg->file);
+		                 "%s: [task] workdir: the workspace cannot be bound at /",
+		                 cfg->file);
 	if ((cfg->limits.set & SBX_LIMIT_MEMORY_SWAP) && !(eff->set & SBX_LIMIT_MEMORY))
 		return sbx_failx(err, EINVAL, "%s: [limits] memory_swap needs memory", cfg->file);
 	return 0;
@@ -100,8 +103,8 @@ static int check_fits(const struct sbx_user_config *u, uint64_t admit, struct sb
 	if (r < 0)
 		return r;
 	uint64_t room = host.mem_total > u->orchestrator.memory_reserve
-				? host.mem_total - u->orchestrator.memory_reserve
-				: 0;
+	                    ? host.mem_total - u->orchestrator.memory_reserve
+	                    : 0;
 	if (admit <= room)
 		return 0;
 	char a[32], b[32], c[32];
@@ -109,15 +112,15 @@ static int check_fits(const struct sbx_user_config *u, uint64_t admit, struct sb
 	task_fmt_size(host.mem_total, b, sizeof(b));
 	task_fmt_size(u->orchestrator.memory_reserve, c, sizeof(c));
 	return sbx_failx(err, EINVAL,
-			 "the task's memory (%s) can never fit: MemTotal %s - memory_reserve %s "
-			 "(lower [limits] memory, or [orchestrator] memory_reserve or "
-			 "default_memory in the user config)",
-			 a, b, c);
+	                 "the task's memory (%s) can never fit: MemTotal %s - memory_reserve %s "
+	                 "(lower [limits] memory, or [orchestrator] memory_reserve or "
+	                 "default_memory in the user config)",
+	                 a, b, c);
 }
 
 /* mkdir tasks/<id>: the directory is the reservation of the id. */
 static int reserve_id(const struct sbx_state_dir *sd, const char *name, char id[STATE_ID_MAX],
-		      struct sbx_err *err)
+                      struct sbx_err *err)
 {
 	for (int i = 0; i < 256; i++) {
 		uint16_t rnd;
@@ -145,7 +148,7 @@ static int write_def(int tfd, const struct sbx_task_def *def, struct sbx_err *er
 
 /* Everything in the folder, the state (queued, owned by us) last. */
 static int fill_task(struct task_ctx *ctx, int tfd, const struct sbx_task_config *cfg,
-		     const struct sbx_task_def *def, struct sbx_err *err)
+                     const struct sbx_task_def *def, struct sbx_err *err)
 {
 	_cleanup_free_ char *ini = NULL;
 	size_t len = 0;
@@ -183,8 +186,8 @@ static int fail_start(struct sbx_task_state *st, void *data)
 
 /* Create the task folder and start its supervisor; prints nothing. */
 static int create_and_start(struct task_ctx *ctx, const struct sbx_task_config *cfg,
-			    const struct sbx_limits *eff, struct sbx_task_image *img,
-			    char id[STATE_ID_MAX], struct sbx_err *err)
+                            const struct sbx_limits *eff, struct sbx_task_image *img,
+                            char id[STATE_ID_MAX], struct sbx_err *err)
 {
 	int r = reserve_id(&ctx->sd, cfg->task.name, id, err);
 	if (r < 0)
@@ -239,7 +242,7 @@ static int launch(struct launch_opts *o)
 	if (check_supported(cfg, &eff, &err) < 0 ||
 	    task_resolve_image(&cfg->image, ctx.ucfg->storage.image_dir, &img, &err) < 0 ||
 	    check_fits(ctx.ucfg, task_memory_admit(&eff, ctx.ucfg->orchestrator.default_memory),
-		       &err) < 0) {
+	               &err) < 0) {
 		code = cli_report(err.errnum == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, &err);
 	} else if (create_and_start(&ctx, cfg, &eff, &img, id, &err) < 0) {
 		code = cli_report(EXIT_RUNTIME, &err);

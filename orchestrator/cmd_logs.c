@@ -9,22 +9,24 @@
 #include "orchestrator/task_cli.h"
 
 static const char logs_usage[] =
-	"usage: trimo-sbx logs [-f] [-t] [--run N] ID\n"
-	"\n"
-	"Print a task's output: stdout and stderr interleaved as written, every run\n"
-	"in turn (or only run N).\n"
-	"\n"
-	"Options:\n"
-	"  -f, --follow       keep printing until the task ends\n"
-	"  -t, --timestamps   show each line's time stamp (UTC, when it was written)\n"
-	"  --run N            only run N (1 = the launch, 2 = the first followup, ...)\n";
+    "usage: trimo-sbx logs [-f] [-t] [--run N] ID\n"
+    "\n"
+    "Print a task's output: stdout and stderr interleaved as written, every run\n"
+    "in turn (or only run N).\n"
+    "\n"
+    "Options:\n"
+    "  -f, --follow       keep printing until the task ends\n"
+    "  -t, --timestamps   show each line's time stamp (UTC, when it was written)\n"
+    "  --run N            only run N (1 = the launch, 2 = the first followup, ...)\n";
 
 int cmd_logs(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"follow", no_argument, NULL, 'f'},    {"timestamps", no_argument, NULL, 't'},
-		{"run", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"timestamps", no_argument, NULL, 't'},
+	    {"run", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool follow = false, stamps = false;
 	uint64_t run = 0;
@@ -43,8 +45,9 @@ int cmd_logs(int argc, char **argv)
 		} else if (c == 'h')
 			return (fputs(logs_usage, stdout), EXIT_OK);
 		else
-			return cli_error(EXIT_USAGE, "logs: unknown option '%s' (see trimo-sbx logs --help)",
-					 argv[optind - 1]);
+			return cli_error(EXIT_USAGE,
+			                 "logs: unknown option '%s' (see trimo-sbx logs --help)",
+			                 argv[optind - 1]);
 	}
 	if (optind != argc - 1)
 		return cli_error(EXIT_USAGE, "logs: give one task ID (see trimo-sbx logs --help)");
@@ -54,8 +57,9 @@ int cmd_logs(int argc, char **argv)
 	if (code == EXIT_OK)
 		code = task_ctx_find(&ctx, argv[optind], id);
 	if (code == EXIT_OK && task_print_log(&ctx, id, (unsigned)run, follow, stamps, &err) < 0)
-		code = err.msg[0] ? cli_report(err.errnum == ENOENT ? EXIT_USAGE : EXIT_RUNTIME, &err)
-				  : EXIT_OK; /* stdout went away */
+		code = err.msg[0]
+		           ? cli_report(err.errnum == ENOENT ? EXIT_USAGE : EXIT_RUNTIME, &err)
+		           : EXIT_OK; /* stdout went away */
 	task_ctx_close(&ctx);
 	return code;
 }

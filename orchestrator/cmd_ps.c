@@ -10,25 +10,25 @@
 #include "orchestrator/task_cli.h"
 
 static const char ps_usage[] =
-	"usage: trimo-sbx ps [-a] [--json] [-q]\n"
-	"\n"
-	"List tasks: queued, preparing, running and lost ones; with -a also the\n"
-	"ended ones (exited, failed, oom, stopped).\n"
-	"\n"
-	"  ID NAME STATE RUN AGE  the task, its state, its run number (1 + followups),\n"
-	"                         the time since launch\n"
-	"  MEMORY                 now / peak / cap (- = not known or no cap)\n"
-	"  CPU                    CPU time of the current or last run\n"
-	"  BRANCH                 its git branch\n"
-	"  NOTE                   why it waits in the queue, or why it failed\n"
-	"\n"
-	"Options:\n"
-	"  -a, --all     every task\n"
-	"  --json        a JSON array of objects (id, name, state, run, exit_code,\n"
-	"                supervisor_pid, memory_current, memory_peak, memory_max,\n"
-	"                cpu_usec, branch, queued_reason, error, created, started,\n"
-	"                ended: times in ms since the epoch, unknown values null)\n"
-	"  -q, --quiet   ids only\n";
+    "usage: trimo-sbx ps [-a] [--json] [-q]\n"
+    "\n"
+    "List tasks: queued, preparing, running and lost ones; with -a also the\n"
+    "ended ones (exited, failed, oom, stopped).\n"
+    "\n"
+    "  ID NAME STATE RUN AGE  the task, its state, its run number (1 + followups),\n"
+    "                         the time since launch\n"
+    "  MEMORY                 now / peak / cap (- = not known or no cap)\n"
+    "  CPU                    CPU time of the current or last run\n"
+    "  BRANCH                 its git branch\n"
+    "  NOTE                   why it waits in the queue, or why it failed\n"
+    "\n"
+    "Options:\n"
+    "  -a, --all     every task\n"
+    "  --json        a JSON array of objects (id, name, state, run, exit_code,\n"
+    "                supervisor_pid, memory_current, memory_peak, memory_max,\n"
+    "                cpu_usec, branch, queued_reason, error, created, started,\n"
+    "                ended: times in ms since the epoch, unknown values null)\n"
+    "  -q, --quiet   ids only\n";
 
 static json_t *u64_or_null(uint64_t v)
 {
@@ -42,26 +42,24 @@ static json_t *ms_or_null(int64_t ms)
 
 static json_t *task_json(const struct sbx_task_state *t, enum sbx_task_status s)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			 "s:o, s:o}",
-			 "id", t->id, "name", t->name, "state", state_status_name(s), "run",
-			 (json_int_t)t->run, "exit_code",
-			 t->has_exit_code ? json_integer(t->exit_code) : json_null(),
-			 "supervisor_pid", (json_int_t)t->supervisor_pid, "memory_current",
-			 u64_or_null(s == TASK_RUNNING ? t->memory_current : STATE_UNKNOWN),
-			 "memory_peak", u64_or_null(t->memory_peak), "memory_max",
-			 u64_or_null(t->memory_max), "cpu_usec", u64_or_null(t->cpu_usec),
-			 "branch", t->branch[0] ? json_string(t->branch) : json_null(),
-			 "queued_reason",
-			 s == TASK_QUEUED && t->queued_reason[0] ? json_string(t->queued_reason)
-								  : json_null(),
-			 "error", t->error[0] ? json_string(t->error) : json_null(), "created",
-			 ms_or_null(t->created_ms), "started", ms_or_null(t->started_ms), "ended",
-			 ms_or_null(t->ended_ms));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "s:o, s:o}",
+	    "id", t->id, "name", t->name, "state", state_status_name(s), "run", (json_int_t)t->run,
+	    "exit_code", t->has_exit_code ? json_integer(t->exit_code) : json_null(),
+	    "supervisor_pid", (json_int_t)t->supervisor_pid, "memory_current",
+	    u64_or_null(s == TASK_RUNNING ? t->memory_current : STATE_UNKNOWN), "memory_peak",
+	    u64_or_null(t->memory_peak), "memory_max", u64_or_null(t->memory_max), "cpu_usec",
+	    u64_or_null(t->cpu_usec), "branch", t->branch[0] ? json_string(t->branch) : json_null(),
+	    "queued_reason",
+	    s == TASK_QUEUED && t->queued_reason[0] ? json_string(t->queued_reason) : json_null(),
+	    "error", t->error[0] ? json_string(t->error) : json_null(), "created",
+	    ms_or_null(t->created_ms), "started", ms_or_null(t->started_ms), "ended",
+	    ms_or_null(t->ended_ms));
 }
 
 static int print_json(const struct sbx_task_state *v, const enum sbx_task_status *eff,
-		      const bool *show, size_t n)
+                      const bool *show, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++)
@@ -76,10 +74,21 @@ static int print_json(const struct sbx_task_state *v, const enum sbx_task_status
 	return EXIT_OK;
 }
 
-enum { COL_ID, COL_NAME, COL_STATE, COL_RUN, COL_AGE, COL_MEM, COL_CPU, COL_BRANCH, COL_NOTE, NCOL };
+enum {
+	COL_ID,
+	COL_NAME,
+	COL_STATE,
+	COL_RUN,
+	COL_AGE,
+	COL_MEM,
+	COL_CPU,
+	COL_BRANCH,
+	COL_NOTE,
+	NCOL
+};
 
-static const char *const headers[NCOL] = {"ID",	    "NAME", "STATE",  "RUN", "AGE",
-					  "MEMORY", "CPU",  "BRANCH", "NOTE"};
+static const char *const headers[NCOL] = {"ID",     "NAME", "STATE",  "RUN", "AGE",
+                                          "MEMORY", "CPU",  "BRANCH", "NOTE"};
 
 struct row {
 	char col[NCOL][300];
@@ -96,7 +105,7 @@ static void fill_row(struct row *r, const struct sbx_task_state *t, enum sbx_tas
 	snprintf(r->col[COL_NAME], sizeof(r->col[0]), "%s", t->name);
 	if (!state_status_active(s) && s != TASK_LOST && t->has_exit_code)
 		snprintf(r->col[COL_STATE], sizeof(r->col[0]), "%s (%d)", state_status_name(s),
-			 t->exit_code);
+		         t->exit_code);
 	else
 		snprintf(r->col[COL_STATE], sizeof(r->col[0]), "%s", state_status_name(s));
 	snprintf(r->col[COL_RUN], sizeof(r->col[0]), "%u", t->run);
@@ -108,8 +117,8 @@ static void fill_row(struct row *r, const struct sbx_task_state *t, enum sbx_tas
 		snprintf(r->col[COL_CPU], sizeof(r->col[0]), "%.1fs", (double)t->cpu_usec / 1e6);
 	snprintf(r->col[COL_BRANCH], sizeof(r->col[0]), "%s", t->branch[0] ? t->branch : "-");
 	const char *note = s == TASK_QUEUED ? t->queued_reason
-			   : s == TASK_LOST ? "the supervisor is gone"
-					    : t->error;
+	                   : s == TASK_LOST ? "the supervisor is gone"
+	                                    : t->error;
 	snprintf(r->col[COL_NOTE], sizeof(r->col[0]), "%s", note);
 }
 
@@ -124,7 +133,7 @@ static void print_row(const char (*col)[300], const size_t *w)
 }
 
 static int print_table(const struct sbx_task_state *v, const enum sbx_task_status *eff,
-		       const bool *show, size_t n)
+                       const bool *show, size_t n)
 {
 	_cleanup_free_ struct row *rows = calloc(n + 1, sizeof(*rows));
 	if (!rows)
@@ -153,9 +162,11 @@ static int print_table(const struct sbx_task_state *v, const enum sbx_task_statu
 int cmd_ps(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"all", no_argument, NULL, 'a'},     {"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},   {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"all", no_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool all = false, json = false, quiet = false;
 	opterr = 0;
@@ -171,8 +182,9 @@ int cmd_ps(int argc, char **argv)
 		else if (c == 'h')
 			return (fputs(ps_usage, stdout), EXIT_OK);
 		else
-			return cli_error(EXIT_USAGE, "ps: unknown option '%s' (see trimo-sbx ps --help)",
-					 argv[optind - 1]);
+			return cli_error(EXIT_USAGE,
+			                 "ps: unknown option '%s' (see trimo-sbx ps --help)",
+			                 argv[optind - 1]);
 	}
 	if (optind != argc)
 		return cli_error(EXIT_USAGE, "ps: unexpected argument '%s'", argv[optind]);

@@ -12,11 +12,11 @@
 #include "orchestrator/task_cli.h"
 
 static const char rm_usage[] =
-	"usage: trimo-sbx rm [-f] ID...\n"
-	"\n"
-	"Remove tasks: their folder with workspace, layer, logs and runs.  A task\n"
-	"that is queued or running is refused unless -f, which stops it at once\n"
-	"(SIGKILL) first.  The task's git branch is kept.\n";
+    "usage: trimo-sbx rm [-f] ID...\n"
+    "\n"
+    "Remove tasks: their folder with workspace, layer, logs and runs.  A task\n"
+    "that is queued or running is refused unless -f, which stops it at once\n"
+    "(SIGKILL) first.  The task's git branch is kept.\n";
 
 /* Under the task's lock (so no followup starts meanwhile): move the folder
  * out of sight in one rename, then delete it. */
@@ -32,9 +32,8 @@ static int remove_task(struct task_ctx *ctx, const char *id, bool force, struct 
 	bool readable = state_read(tfd, &st, err) == 0;
 	if (readable && state_status_active(state_effective(&st))) {
 		if (!force)
-			return sbx_failx(err, EBUSY,
-					 "task %s is %s: stop it first, or use rm -f", id,
-					 state_status_name(state_effective(&st)));
+			return sbx_failx(err, EBUSY, "task %s is %s: stop it first, or use rm -f",
+			                 id, state_status_name(state_effective(&st)));
 		close(TAKE_FD(lock));
 		int r = task_stop(ctx, id, 0, err);
 		if (r < 0)
@@ -55,9 +54,9 @@ static int remove_task(struct task_ctx *ctx, const char *id, bool force, struct 
 int cmd_rm(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool force = false;
 	opterr = 0;
@@ -69,8 +68,9 @@ int cmd_rm(int argc, char **argv)
 		else if (c == 'h')
 			return (fputs(rm_usage, stdout), EXIT_OK);
 		else
-			return cli_error(EXIT_USAGE, "rm: unknown option '%s' (see trimo-sbx rm --help)",
-					 argv[optind - 1]);
+			return cli_error(EXIT_USAGE,
+			                 "rm: unknown option '%s' (see trimo-sbx rm --help)",
+			                 argv[optind - 1]);
 	}
 	if (optind >= argc)
 		return cli_error(EXIT_USAGE, "rm: give at least one task ID");

@@ -14,11 +14,11 @@
 #include "orchestrator/task_cli.h"
 
 static const char stop_usage[] =
-	"usage: trimo-sbx stop [-t SECONDS] ID...\n"
-	"\n"
-	"Stop tasks: a queued task leaves the queue; a running one gets SIGTERM,\n"
-	"then SIGKILL after SECONDS (default 10).  Waits until each has ended and\n"
-	"prints its id.  Stopping a task that has ended does nothing.\n";
+    "usage: trimo-sbx stop [-t SECONDS] ID...\n"
+    "\n"
+    "Stop tasks: a queued task leaves the queue; a running one gets SIGTERM,\n"
+    "then SIGKILL after SECONDS (default 10).  Waits until each has ended and\n"
+    "prints its id.  Stopping a task that has ended does nothing.\n";
 
 #define STOP_DEFAULT_GRACE 10
 
@@ -40,7 +40,8 @@ static int mark_stopped(struct sbx_task_state *st, void *data)
 static int force_stop(int tfd, const struct sbx_task_state *st, struct sbx_err *err)
 {
 	if (state_owner_alive(st) && kill(st->supervisor_pid, SIGKILL) < 0 && errno != ESRCH)
-		return sbx_fail(err, errno, "kill the supervisor (pid %d)", (int)st->supervisor_pid);
+		return sbx_fail(err, errno, "kill the supervisor (pid %d)",
+		                (int)st->supervisor_pid);
 	return state_update(tfd, mark_stopped, NULL, err);
 }
 
@@ -88,9 +89,9 @@ int task_stop(struct task_ctx *ctx, const char *id, int grace, struct sbx_err *e
 int cmd_stop(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"time", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"time", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t grace = STOP_DEFAULT_GRACE;
 	struct sbx_err err = {0};
@@ -104,8 +105,9 @@ int cmd_stop(int argc, char **argv)
 		} else if (c == 'h') {
 			return (fputs(stop_usage, stdout), EXIT_OK);
 		} else {
-			return cli_error(EXIT_USAGE, "stop: unknown option '%s' (see trimo-sbx stop --help)",
-					 argv[optind - 1]);
+			return cli_error(EXIT_USAGE,
+			                 "stop: unknown option '%s' (see trimo-sbx stop --help)",
+			                 argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)

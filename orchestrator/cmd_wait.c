@@ -7,11 +7,11 @@
 #include "orchestrator/task_cli.h"
 
 static const char wait_usage[] =
-	"usage: trimo-sbx wait ID...\n"
-	"\n"
-	"Wait until each task ends and print its exit code (or its state when it\n"
-	"has none).  Exits with the first failing task's status: its command's\n"
-	"own code, or 1 (failed to start, lost); 0 when all succeeded.\n";
+    "usage: trimo-sbx wait ID...\n"
+    "\n"
+    "Wait until each task ends and print its exit code (or its state when it\n"
+    "has none).  Exits with the first failing task's status: its command's\n"
+    "own code, or 1 (failed to start, lost); 0 when all succeeded.\n";
 
 int cmd_wait(int argc, char **argv)
 {

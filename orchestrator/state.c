@@ -17,9 +17,9 @@
 #define STATE_FILE_MAX (64 * 1024)
 
 static const char *const status_names[TASK_STATUS_COUNT] = {
-	[TASK_QUEUED] = "queued",   [TASK_PREPARING] = "preparing", [TASK_RUNNING] = "running",
-	[TASK_EXITED] = "exited",   [TASK_FAILED] = "failed",	    [TASK_OOM] = "oom",
-	[TASK_STOPPED] = "stopped", [TASK_LOST] = "lost",
+    [TASK_QUEUED] = "queued",   [TASK_PREPARING] = "preparing", [TASK_RUNNING] = "running",
+    [TASK_EXITED] = "exited",   [TASK_FAILED] = "failed",       [TASK_OOM] = "oom",
+    [TASK_STOPPED] = "stopped", [TASK_LOST] = "lost",
 };
 
 const char *state_status_name(enum sbx_task_status s)
@@ -72,38 +72,45 @@ struct field {
 	size_t size; /* F_STR: the array's size */
 };
 
-#define FS(k, m)	  {k, F_STR, offsetof(struct sbx_task_state, m), sizeof(((struct sbx_task_state *)0)->m)}
-#define FK(k, kind, m) {k, kind, offsetof(struct sbx_task_state, m), 0}
+#define FS(k, m)                                                                                   \
+	{                                                                                          \
+		k, F_STR, offsetof(struct sbx_task_state, m),                                      \
+		    sizeof(((struct sbx_task_state *)0)->m)                                        \
+	}
+#define FK(k, kind, m)                                                                             \
+	{                                                                                          \
+		k, kind, offsetof(struct sbx_task_state, m), 0                                     \
+	}
 
 static const struct field fields[] = {
-	FS("id", id),
-	FS("name", name),
-	FK("run", F_UINT, run),
-	FK("created_ms", F_I64, created_ms),
-	FK("queued_ms", F_I64, queued_ms),
-	FK("started_ms", F_I64, started_ms),
-	FK("ended_ms", F_I64, ended_ms),
-	FK("queue_seq", F_I64, queue_seq),
-	FK("supervisor_pid", F_PID, supervisor_pid),
-	FK("supervisor_start", F_U64, supervisor_start),
-	FS("boot_id", boot_id),
-	FK("sandbox_pid", F_PID, sandbox_pid),
-	FK("stop_requested", F_BOOL, stop_requested),
-	FK("timed_out", F_BOOL, timed_out),
-	FS("error", error),
-	FK("memory_admit", F_U64, memory_admit),
-	FK("memory_max", F_UNKNOWN_U64, memory_max),
-	FK("max_parallel", F_U64, max_parallel),
-	FK("memory_reserve", F_U64, memory_reserve),
-	FK("max_cpu_pressure", F_INT, max_cpu_pressure),
-	FS("queued_reason", queued_reason),
-	FS("cgroup_parent", cgroup_parent),
-	FK("memory_current", F_UNKNOWN_U64, memory_current),
-	FK("memory_peak", F_UNKNOWN_U64, memory_peak),
-	FK("cpu_usec", F_UNKNOWN_U64, cpu_usec),
-	FK("oom_kills", F_UNKNOWN_U64, oom_kills),
-	FS("cgroup", cgroup),
-	FS("branch", branch),
+    FS("id", id),
+    FS("name", name),
+    FK("run", F_UINT, run),
+    FK("created_ms", F_I64, created_ms),
+    FK("queued_ms", F_I64, queued_ms),
+    FK("started_ms", F_I64, started_ms),
+    FK("ended_ms", F_I64, ended_ms),
+    FK("queue_seq", F_I64, queue_seq),
+    FK("supervisor_pid", F_PID, supervisor_pid),
+    FK("supervisor_start", F_U64, supervisor_start),
+    FS("boot_id", boot_id),
+    FK("sandbox_pid", F_PID, sandbox_pid),
+    FK("stop_requested", F_BOOL, stop_requested),
+    FK("timed_out", F_BOOL, timed_out),
+    FS("error", error),
+    FK("memory_admit", F_U64, memory_admit),
+    FK("memory_max", F_UNKNOWN_U64, memory_max),
+    FK("max_parallel", F_U64, max_parallel),
+    FK("memory_reserve", F_U64, memory_reserve),
+    FK("max_cpu_pressure", F_INT, max_cpu_pressure),
+    FS("queued_reason", queued_reason),
+    FS("cgroup_parent", cgroup_parent),
+    FK("memory_current", F_UNKNOWN_U64, memory_current),
+    FK("memory_peak", F_UNKNOWN_U64, memory_peak),
+    FK("cpu_usec", F_UNKNOWN_U64, cpu_usec),
+    FK("oom_kills", F_UNKNOWN_U64, oom_kills),
+    FS("cgroup", cgroup),
+    FS("branch", branch),
 };
 
 static json_t *field_to_json(const struct sbx_task_state *st, const struct field *f)
@@ -141,7 +148,8 @@ int state_to_json(const struct sbx_task_state *st, char **ret, struct sbx_err *e
 	for (size_t i = 0; i < ELEMENTSOF(fields) && r == 0; i++) {
 		r = json_object_set_new(o, fields[i].key, field_to_json(st, &fields[i]));
 		if (r == 0 && !strcmp(fields[i].key, "name"))
-			r = json_object_set_new(o, "state", json_string(state_status_name(st->status)));
+			r = json_object_set_new(o, "state",
+			                        json_string(state_status_name(st->status)));
 	}
 	if (r == 0 && st->has_exit_code)
 		r = json_object_set_new(o, "exit_code", json_integer(st->exit_code));
@@ -218,8 +226,9 @@ int state_from_json(const char *text, size_t len, struct sbx_task_state *ret, st
 			r = sbx_failx(err, EINVAL, "state: '%s' has the wrong type", fields[i].key);
 	}
 	json_t *s = json_object_get(o, "state");
-	if (r == 0 && (!json_is_string(s) || state_status_parse(json_string_value(s), &st.status) < 0 ||
-		       st.status == TASK_LOST))
+	if (r == 0 &&
+	    (!json_is_string(s) || state_status_parse(json_string_value(s), &st.status) < 0 ||
+	     st.status == TASK_LOST))
 		r = sbx_failx(err, EINVAL, "state: bad or missing 'state'");
 	json_t *code = json_object_get(o, "exit_code");
 	if (r == 0 && json_is_integer(code)) {
@@ -272,7 +281,7 @@ int state_lock(int dirfd, struct sbx_err *err)
 }
 
 int state_update(int dirfd, int (*fn)(struct sbx_task_state *st, void *data), void *data,
-		 struct sbx_err *err)
+                 struct sbx_err *err)
 {
 	_cleanup_close_ int lock = state_lock(dirfd, err);
 	if (lock < 0)
@@ -296,7 +305,7 @@ const char *state_boot_id(void)
 	if (!done) {
 		done = true;
 		_cleanup_close_ int fd =
-			open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+		    open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
 		ssize_t n = fd >= 0 ? read(fd, id, sizeof(id) - 1) : -1;
 		if (n < 0)
 			n = 0;

@@ -33,13 +33,13 @@
 
 enum sbx_task_status {
 	TASK_QUEUED = 0, /* waiting for admission */
-	TASK_PREPARING,	 /* admitted, the sandbox is being set up */
-	TASK_RUNNING,	 /* the command runs */
-	TASK_EXITED,	 /* the last run's command exited 0 */
-	TASK_FAILED,	 /* it exited non-zero, could not start, or timed out */
-	TASK_OOM,	 /* the OOM killer ended it */
-	TASK_STOPPED,	 /* `trimo-sbx stop` ended it */
-	TASK_LOST,	 /* derived, never written: the supervisor vanished */
+	TASK_PREPARING,  /* admitted, the sandbox is being set up */
+	TASK_RUNNING,    /* the command runs */
+	TASK_EXITED,     /* the last run's command exited 0 */
+	TASK_FAILED,     /* it exited non-zero, could not start, or timed out */
+	TASK_OOM,        /* the OOM killer ended it */
+	TASK_STOPPED,    /* `trimo-sbx stop` ended it */
+	TASK_LOST,       /* derived, never written: the supervisor vanished */
 	TASK_STATUS_COUNT,
 };
 
@@ -80,8 +80,8 @@ struct sbx_task_state {
 
 	/* admission: what this run counts as, and the rules it was queued
 	 * under (the user config of the launch or followup) */
-	uint64_t memory_admit;	/* its cap, or default_memory without one */
-	uint64_t memory_max;	/* its cap; STATE_UNKNOWN = none */
+	uint64_t memory_admit; /* its cap, or default_memory without one */
+	uint64_t memory_max;   /* its cap; STATE_UNKNOWN = none */
 	uint64_t max_parallel;
 	uint64_t memory_reserve;
 	uint32_t max_cpu_pressure; /* 1/100 %, 0 = off */
@@ -120,7 +120,7 @@ int state_lock(int dirfd, struct sbx_err *err);
  * to abort (its error is returned, nothing written), 0 to write, 1 to
  * leave the file as it is. */
 int state_update(int dirfd, int (*fn)(struct sbx_task_state *st, void *data), void *data,
-		 struct sbx_err *err);
+                 struct sbx_err *err);
 
 /* ---- liveness -------------------------------------------------------- */
 

@@ -61,8 +61,8 @@ int state_dir_open_task(const struct sbx_state_dir *sd, const char *id, struct s
 {
 	if (!task_id_valid(id))
 		return sbx_failx(err, ENOENT, "no such task '%s'", id);
-	int fd = sd->tasks_fd < 0 ? -1
-				  : openat(sd->tasks_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd =
+	    sd->tasks_fd < 0 ? -1 : openat(sd->tasks_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return sbx_fail(err, sd->tasks_fd < 0 ? ENOENT : errno, "task '%s'", id);
 	return fd;
@@ -75,7 +75,7 @@ static bool name_matches(const char *id, const char *name)
 }
 
 int state_dir_find(const struct sbx_state_dir *sd, const char *arg, char ret[STATE_ID_MAX],
-		   struct sbx_err *err)
+                   struct sbx_err *err)
 {
 	if (sd->tasks_fd < 0 || !*arg)
 		return sbx_failx(err, ENOENT, "no such task '%s'", arg);
@@ -95,7 +95,8 @@ int state_dir_find(const struct sbx_state_dir *sd, const char *arg, char ret[STA
 			continue;
 		if (sbx_str_has_prefix(de->d_name, arg)) {
 			by_prefix++;
-			snprintf(prefix_id, sizeof(prefix_id), "%.*s", STATE_ID_MAX - 1, de->d_name);
+			snprintf(prefix_id, sizeof(prefix_id), "%.*s", STATE_ID_MAX - 1,
+			         de->d_name);
 		}
 		if (name_matches(de->d_name, arg)) {
 			by_name++;
@@ -108,7 +109,7 @@ int state_dir_find(const struct sbx_state_dir *sd, const char *arg, char ret[STA
 	}
 	if (by_name > 1 || by_prefix > 1)
 		return sbx_failx(err, EINVAL, "'%s' matches %u tasks: give the whole id", arg,
-				 by_name > 1 ? by_name : by_prefix);
+		                 by_name > 1 ? by_name : by_prefix);
 	return sbx_failx(err, ENOENT, "no such task '%s'", arg);
 }
 
@@ -121,7 +122,7 @@ static int cmp_state(const void *a, const void *b)
 }
 
 int state_dir_list(const struct sbx_state_dir *sd, struct sbx_task_state **ret, size_t *ret_n,
-		   struct sbx_err *err)
+                   struct sbx_err *err)
 {
 	*ret = NULL;
 	*ret_n = 0;
@@ -138,7 +139,7 @@ int state_dir_list(const struct sbx_state_dir *sd, struct sbx_task_state **ret, 
 		if (!task_id_valid(de->d_name))
 			continue;
 		_cleanup_close_ int tfd =
-			openat(sd->tasks_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		    openat(sd->tasks_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tfd < 0)
 			continue;
 		if (n == cap) {
@@ -161,8 +162,8 @@ int state_dir_list(const struct sbx_state_dir *sd, struct sbx_task_state **ret, 
 
 void state_dir_notify(const struct sbx_state_dir *sd)
 {
-	int fd = openat(sd->root_fd, STATE_DIR_EVENT, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-			0600);
+	int fd =
+	    openat(sd->root_fd, STATE_DIR_EVENT, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		(void)!write(fd, "1", 1);
 		close(fd);

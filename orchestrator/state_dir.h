@@ -31,13 +31,13 @@ int state_dir_open_task(const struct sbx_state_dir *sd, const char *id, struct s
 /* What the user typed (an id, a unique id prefix, or a unique task name)
  * to an id.  -ENOENT (no task) or -EINVAL (ambiguous) with err set. */
 int state_dir_find(const struct sbx_state_dir *sd, const char *arg, char ret[STATE_ID_MAX],
-		   struct sbx_err *err);
+                   struct sbx_err *err);
 
 /* Every task's state (folders without a readable state are skipped: a
  * launch in progress), sorted by creation time, then id.  *ret is
  * malloc'ed. */
 int state_dir_list(const struct sbx_state_dir *sd, struct sbx_task_state **ret, size_t *ret_n,
-		   struct sbx_err *err);
+                   struct sbx_err *err);
 
 /* Write queue.event: wake the queued supervisors. */
 void state_dir_notify(const struct sbx_state_dir *sd);

@@ -204,15 +204,15 @@ static int wait_admission(struct sup *s, struct sbx_err *err)
 	_cleanup_close_ int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (ifd < 0 || inotify_add_watch(ifd, s->sd.root, IN_CLOSE_WRITE) < 0)
 		sup_msg(s, "inotify on the state folder: %s (re-checking every %d ms)",
-			sbx_strerror(errno), QUEUE_RECHECK_MS);
+		        sbx_strerror(errno), QUEUE_RECHECK_MS);
 	int r;
 	for (;;) {
 		r = admission_try(&s->sd, s->task_fd, err);
 		if (r != 0)
 			break;
 		struct pollfd p[3] = {{.fd = ifd, .events = POLLIN},
-				      {.fd = s->ctl_fd, .events = POLLIN},
-				      {.fd = sfd, .events = POLLIN}};
+		                      {.fd = s->ctl_fd, .events = POLLIN},
+		                      {.fd = sfd, .events = POLLIN}};
 		if (poll(p, 3, QUEUE_RECHECK_MS) < 0 && errno != EINTR) {
 			r = sbx_fail(err, errno, "poll");
 			break;
@@ -266,8 +266,8 @@ static int sup_open(struct sup *s, char **argv, struct sbx_err *err)
 	s->task_fd = state_dir_open_task(&s->sd, s->id, err);
 	if (s->task_fd < 0)
 		return s->task_fd;
-	s->log_fd = openat(s->task_fd, "log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-			   0600);
+	s->log_fd =
+	    openat(s->task_fd, "log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (s->log_fd < 0)
 		return sbx_fail(err, errno, "open the log");
 	return task_def_read(s->task_fd, &s->def, err);
@@ -285,7 +285,7 @@ int supervisor_main(int argc, char **argv)
 {
 	if (argc != 5)
 		return cli_error(EXIT_USAGE, "%s is started by launch and followup, not by hand",
-				 SUPERVISOR_VERB);
+		                 SUPERVISOR_VERB);
 	int notify_fd = atoi(argv[3]);
 	struct sup s;
 	sup_init(&s);

@@ -38,7 +38,7 @@
  * lives.  Returns once the supervisor has claimed the task: 0, or -errno
  * when it did not start (err says why). */
 int supervisor_spawn(const struct sbx_state_dir *sd, const char *id, int hold_fd,
-		     struct sbx_err *err);
+                     struct sbx_err *err);
 
 /* `trimo-sbx __supervise STATE_DIR ID NOTIFY_FD HOLD_FD` */
 int supervisor_main(int argc, char **argv);
@@ -46,6 +46,6 @@ int supervisor_main(int argc, char **argv);
 /* Send one control request to the task's supervisor; the answer goes to
  * reply.  -errno when there is nobody to ask. */
 int supervisor_request(int task_fd, const char *request, char *reply, size_t size,
-		       struct sbx_err *err);
+                       struct sbx_err *err);
 
 #endif

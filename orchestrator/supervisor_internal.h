@@ -27,14 +27,14 @@ struct sup {
 	unsigned run;
 	int hold_fd;
 
-	int log_fd;	/* log (every run) */
+	int log_fd;     /* log (every run) */
 	int run_log_fd; /* runs/N/log */
 	struct sbx_log_stamper log;
 
 	int ctl_fd; /* control.sock, listening */
 
 	/* while the sandbox runs */
-	int ep;	    /* epoll: output pipe, ctl_fd, timers; the runner's watch_fd */
+	int ep;     /* epoll: output pipe, ctl_fd, timers; the runner's watch_fd */
 	int out_fd; /* the read end of the sandbox's stdout/stderr */
 	int tfd_timeout, tfd_kill, tfd_stats;
 	bool stop_requested;

@@ -21,7 +21,7 @@
 #include "orchestrator/task_run.h"
 #include "sandbox/caps.h"
 
-#define RUN_PATH "/run/trimo"
+#define RUN_PATH     "/run/trimo"
 #define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum { EV_OUT = 1, EV_CTL, EV_TIMEOUT, EV_KILL, EV_STATS };
@@ -49,8 +49,8 @@ static int prepare_run_dir(struct sup *s, const char *prompt, size_t plen, struc
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/log", dir);
-	s->run_log_fd = openat(s->task_fd, path,
-			       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	s->run_log_fd =
+	    openat(s->task_fd, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (s->run_log_fd < 0)
 		return sbx_fail(err, errno, "open %s", path);
 	return 0;
@@ -95,7 +95,8 @@ static int build_env(struct sup *s, const char *prompt, char ***ret, struct sbx_
 		for (size_t j = 0; env[j]; j++) {
 			if (!strncmp(env[j], d->env[i], n) && env[j][n] == '=') {
 				free(env[j]);
-				memmove(&env[j], &env[j + 1], (sbx_strv_len(env) - j) * sizeof(char *));
+				memmove(&env[j], &env[j + 1],
+				        (sbx_strv_len(env) - j) * sizeof(char *));
 				break;
 			}
 		}
@@ -160,7 +161,7 @@ static void build_spec(struct sup *s, struct run_paths *p, char **env, struct sb
 static void arm(int tfd, unsigned secs, unsigned interval)
 {
 	struct itimerspec its = {.it_value = {.tv_sec = secs, .tv_nsec = secs ? 0 : 1},
-				 .it_interval = {.tv_sec = interval}};
+	                         .it_interval = {.tv_sec = interval}};
 	timerfd_settime(tfd, 0, &its, NULL);
 }
 
@@ -226,7 +227,9 @@ static void refresh_stats(struct sup *s, const struct sbx_run_info *info)
 static void on_timer(struct sup *s, int which, const struct sbx_run_info *info)
 {
 	uint64_t ticks;
-	int fd = which == EV_TIMEOUT ? s->tfd_timeout : which == EV_KILL ? s->tfd_kill : s->tfd_stats;
+	int fd = which == EV_TIMEOUT ? s->tfd_timeout
+	         : which == EV_KILL  ? s->tfd_kill
+	                             : s->tfd_stats;
 	if (read(fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
 	if (which == EV_STATS) {
@@ -234,7 +237,7 @@ static void on_timer(struct sup *s, int which, const struct sbx_run_info *info)
 	} else if (which == EV_TIMEOUT) {
 		s->timed_out = true;
 		sup_msg(s, "run %u: timeout of %llus reached: stopping it", s->run,
-			(unsigned long long)s->def->timeout);
+		        (unsigned long long)s->def->timeout);
 		sup_begin_stop(s, info->pid, SUP_TIMEOUT_GRACE_S);
 	} else {
 		sup_msg(s, "run %u: still running after the grace period: killing it", s->run);
@@ -277,7 +280,8 @@ static int mark_running(struct sbx_task_state *st, void *data)
 	st->status = TASK_RUNNING;
 	st->started_ms = state_now_ms();
 	st->sandbox_pid = info->pid;
-	snprintf(st->cgroup, sizeof(st->cgroup), "%s", info->cgroup ? cgroup_path(info->cgroup) : "");
+	snprintf(st->cgroup, sizeof(st->cgroup), "%s",
+	         info->cgroup ? cgroup_path(info->cgroup) : "");
 	return 0;
 }
 
@@ -320,8 +324,8 @@ static int open_watch(struct sup *s, struct sbx_err *err)
 	s->tfd_stats = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (s->ep < 0 || s->tfd_timeout < 0 || s->tfd_kill < 0 || s->tfd_stats < 0 ||
 	    add_ev(s->ep, s->out_fd, EV_OUT) < 0 || add_ev(s->ep, s->ctl_fd, EV_CTL) < 0 ||
-	    add_ev(s->ep, s->tfd_timeout, EV_TIMEOUT) < 0 || add_ev(s->ep, s->tfd_kill, EV_KILL) < 0 ||
-	    add_ev(s->ep, s->tfd_stats, EV_STATS) < 0)
+	    add_ev(s->ep, s->tfd_timeout, EV_TIMEOUT) < 0 ||
+	    add_ev(s->ep, s->tfd_kill, EV_KILL) < 0 || add_ev(s->ep, s->tfd_stats, EV_STATS) < 0)
 		return sbx_fail(err, errno, "epoll");
 	return 0;
 }
@@ -397,7 +401,7 @@ static int mark_outcome(struct sbx_task_state *st, void *data)
 			snprintf(st->error, sizeof(st->error), "%s", res->exec_err.msg);
 		else if (o->s->timed_out && st->status == TASK_FAILED)
 			snprintf(st->error, sizeof(st->error), "timed out after %llus",
-				 (unsigned long long)o->s->def->timeout);
+			         (unsigned long long)o->s->def->timeout);
 		if (res->has_stats) {
 			st->memory_peak = res->stats.memory_peak;
 			st->cpu_usec = res->stats.cpu_usec;
@@ -410,7 +414,7 @@ static int mark_outcome(struct sbx_task_state *st, void *data)
 }
 
 static void record_outcome(struct sup *s, int rc, const struct sbx_err *err,
-			   const struct sbx_run_result *res)
+                           const struct sbx_run_result *res)
 {
 	if (rc < 0)
 		sup_msg(s, "run %u could not start: %s", s->run, err->msg);
@@ -432,7 +436,7 @@ static int read_state(struct sup *s, struct sbx_task_state *st, struct sbx_err *
 	int r = state_read(s->task_fd, st, err);
 	if (r >= 0 && st->status != TASK_PREPARING)
 		return sbx_failx(err, ECANCELED, "the task is %s, not preparing",
-				 state_status_name(st->status));
+		                 state_status_name(st->status));
 	return r;
 }
 
@@ -457,19 +461,19 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	limits_to_cgroup(&s->def->limits, &cgl);
 	if (cgl.unlimited)
 		sup_msg(s, "warning: %s runs without resource limits (no memory, CPU or pids cap)",
-			s->id);
+		        s->id);
 	r = open_watch(s, err);
 	if (r < 0) {
 		close_watch(s);
 		return r;
 	}
 	struct sbx_run_opts opts = {
-		.limits = &cgl,
-		.cgroup_parent = st.cgroup_parent[0] ? st.cgroup_parent : NULL,
-		.data = s,
-		.started = on_started,
-		.watch_fd = s->ep,
-		.watch = on_watch,
+	    .limits = &cgl,
+	    .cgroup_parent = st.cgroup_parent[0] ? st.cgroup_parent : NULL,
+	    .data = s,
+	    .started = on_started,
+	    .watch_fd = s->ep,
+	    .watch = on_watch,
 	};
 	struct sbx_run_result res;
 	struct sbx_err rerr = {0};

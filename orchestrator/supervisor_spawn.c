@@ -20,13 +20,13 @@
 #include "common/util.h"
 
 #define SPAWN_TIMEOUT_MS 30000
-#define NOTIFY_FD	 3
-#define HOLD_FD		 4
+#define NOTIFY_FD        3
+#define HOLD_FD          4
 
 /* In the grandchild: fds 0-2 (/dev/null, the log), 3 (notify), 4 (the
  * image hold), nothing else; then exec.  Only async-signal-safe calls. */
-_Noreturn static void exec_supervisor(const struct sbx_state_dir *sd, const char *id,
-				      int notify_fd, int hold_fd, int log_fd)
+_Noreturn static void exec_supervisor(const struct sbx_state_dir *sd, const char *id, int notify_fd,
+                                      int hold_fd, int log_fd)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int n = fcntl(notify_fd, F_DUPFD_CLOEXEC, 10);
@@ -73,7 +73,7 @@ static int wait_claim(int fd, pid_t mid, struct sbx_err *err)
 	} while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return sbx_failx(err, ETIMEDOUT, "the supervisor did not answer in %d s",
-				 SPAWN_TIMEOUT_MS / 1000);
+		                 SPAWN_TIMEOUT_MS / 1000);
 	char c = 0;
 	ssize_t n = read(fd, &c, 1);
 	if (n == 1 && c == 'k')
@@ -82,12 +82,12 @@ static int wait_claim(int fd, pid_t mid, struct sbx_err *err)
 }
 
 int supervisor_spawn(const struct sbx_state_dir *sd, const char *id, int hold_fd,
-		     struct sbx_err *err)
+                     struct sbx_err *err)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "tasks/%s/log", id);
 	_cleanup_close_ int log_fd =
-		openat(sd->root_fd, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	    openat(sd->root_fd, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (log_fd < 0)
 		return sbx_fail(err, errno, "open the task log");
 	int p[2];
@@ -134,7 +134,7 @@ static int control_connect(int task_fd, struct sbx_err *err)
 }
 
 int supervisor_request(int task_fd, const char *request, char *reply, size_t size,
-		       struct sbx_err *err)
+                       struct sbx_err *err)
 {
 	_cleanup_close_ int fd = control_connect(task_fd, err);
 	if (fd < 0)

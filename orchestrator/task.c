@@ -50,7 +50,7 @@ static int check_tree(const char *path, struct sbx_err *err)
 }
 
 int task_resolve_image(const struct sbx_cfg_image *img, const char *image_dir,
-		       struct sbx_task_image *ret, struct sbx_err *err)
+                       struct sbx_task_image *ret, struct sbx_err *err)
 {
 	/* The one place that changes when the image store lands:
 	 * image_import(image_dir, img->source, NULL, &(struct image_import_opts){
@@ -60,9 +60,9 @@ int task_resolve_image(const struct sbx_cfg_image *img, const char *image_dir,
 	struct sbx_task_image t = {.hold_fd = -1};
 	if (img->kind != SBX_IMAGE_DIR)
 		return sbx_failx(err, EINVAL,
-				 "[image] source '%s': only dir:PATH images can be launched until "
-				 "the image store lands",
-				 img->source);
+		                 "[image] source '%s': only dir:PATH images can be launched until "
+		                 "the image store lands",
+		                 img->source);
 	if (snprintf(t.source, sizeof(t.source), "%s", img->source) >= (int)sizeof(t.source) ||
 	    snprintf(t.rootfs, sizeof(t.rootfs), "%s", img->path) >= (int)sizeof(t.rootfs))
 		return sbx_failx(err, ENAMETOOLONG, "[image] source: path too long");
@@ -74,7 +74,7 @@ int task_resolve_image(const struct sbx_cfg_image *img, const char *image_dir,
 }
 
 int task_hold_image(const struct sbx_task_image *img, const char *image_dir,
-		    struct sbx_task_image *ret, struct sbx_err *err)
+                    struct sbx_task_image *ret, struct sbx_err *err)
 {
 	/* With the store: image_hold(image_dir, img->digest, &t.hold_fd, err)
 	 * for a digest; dir: holds nothing. */
@@ -149,8 +149,8 @@ static const char *net_mode_name(enum sbx_net_mode m)
 }
 
 int task_def_from_config(const struct sbx_task_config *cfg, const struct sbx_limits *limits,
-			 const struct sbx_task_image *img, const char *id, struct sbx_task_def **ret,
-			 struct sbx_err *err)
+                         const struct sbx_task_image *img, const char *id,
+                         struct sbx_task_def **ret, struct sbx_err *err)
 {
 	struct sbx_task_def *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -204,35 +204,36 @@ static json_t *limits_json(const struct sbx_limits *l)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "enabled", json_boolean(l->enabled));
-	json_object_set_new(o, "memory", (l->set & SBX_LIMIT_MEMORY) ? json_integer((json_int_t)l->memory)
-								      : json_null());
+	json_object_set_new(o, "memory",
+	                    (l->set & SBX_LIMIT_MEMORY) ? json_integer((json_int_t)l->memory)
+	                                                : json_null());
 	json_t *swap = json_null();
 	if ((l->set & SBX_LIMIT_MEMORY_SWAP) && l->memory_swap == SBX_MEMORY_SWAP_MAX)
 		swap = json_string("max");
 	else if (l->set & SBX_LIMIT_MEMORY_SWAP)
 		swap = json_integer((json_int_t)l->memory_swap);
 	json_object_set_new(o, "memory_swap", swap);
-	json_object_set_new(o, "cpus", (l->set & SBX_LIMIT_CPUS) ? json_real(l->millicpus / 1000.0)
-								  : json_null());
-	json_object_set_new(o, "pids", (l->set & SBX_LIMIT_PIDS) ? json_integer((json_int_t)l->pids)
-								  : json_null());
+	json_object_set_new(
+	    o, "cpus", (l->set & SBX_LIMIT_CPUS) ? json_real(l->millicpus / 1000.0) : json_null());
+	json_object_set_new(
+	    o, "pids", (l->set & SBX_LIMIT_PIDS) ? json_integer((json_int_t)l->pids) : json_null());
 	json_object_set_new(o, "oom_kill",
-			    json_string(l->oom_kill == SBX_OOM_KILL_GROUP ? "group" : "process"));
+	                    json_string(l->oom_kill == SBX_OOM_KILL_GROUP ? "group" : "process"));
 	return o;
 }
 
 int task_def_to_json(const struct sbx_task_def *d, char **ret, struct sbx_err *err)
 {
 	json_t *o = json_pack(
-		"{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:o, s:{s:s, s:s, s:s}, s:{s:b, s:o, s:o, "
-		"s:o}, s:o, s:{s:s}}",
-		"id", d->id, "name", d->name, "task_file", d->task_file, "command", d->command,
-		"env", strv_json(d->env), "pass_env", strv_json(d->pass_env), "timeout",
-		(json_int_t)d->timeout, "workdir", d->workdir, "hostname", str_or_null(d->hostname),
-		"image", "source", d->image.source, "rootfs", d->image.rootfs, "digest",
-		d->image.digest, "repo", "enabled", d->repo, "path", str_or_null(d->repo_path),
-		"base", str_or_null(d->repo_base), "branch", str_or_null(d->branch), "limits",
-		limits_json(&d->limits), "network", "mode", d->network);
+	    "{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:o, s:{s:s, s:s, s:s}, s:{s:b, s:o, s:o, "
+	    "s:o}, s:o, s:{s:s}}",
+	    "id", d->id, "name", d->name, "task_file", d->task_file, "command", d->command, "env",
+	    strv_json(d->env), "pass_env", strv_json(d->pass_env), "timeout",
+	    (json_int_t)d->timeout, "workdir", d->workdir, "hostname", str_or_null(d->hostname),
+	    "image", "source", d->image.source, "rootfs", d->image.rootfs, "digest",
+	    d->image.digest, "repo", "enabled", d->repo, "path", str_or_null(d->repo_path), "base",
+	    str_or_null(d->repo_base), "branch", str_or_null(d->branch), "limits",
+	    limits_json(&d->limits), "network", "mode", d->network);
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (!text)
@@ -316,8 +317,8 @@ static int limits_from_json(json_t *o, struct sbx_limits *l)
 	}
 	v = json_object_get(o, "oom_kill");
 	l->oom_kill = json_is_string(v) && !strcmp(json_string_value(v), "group")
-			      ? SBX_OOM_KILL_GROUP
-			      : SBX_OOM_KILL_PROCESS;
+	                  ? SBX_OOM_KILL_GROUP
+	                  : SBX_OOM_KILL_PROCESS;
 	l->set |= SBX_LIMIT_OOM_KILL;
 	return 0;
 }
@@ -355,8 +356,7 @@ static int def_from_object(json_t *o, struct sbx_task_def *d)
 	return r;
 }
 
-int task_def_from_json(const char *text, size_t len, struct sbx_task_def **ret,
-		       struct sbx_err *err)
+int task_def_from_json(const char *text, size_t len, struct sbx_task_def **ret, struct sbx_err *err)
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(text, len, 0, &jerr);
@@ -370,8 +370,9 @@ int task_def_from_json(const char *text, size_t len, struct sbx_task_def **ret,
 	if (r < 0) {
 		task_def_free(d);
 		return r == -ENOMEM ? sbx_fail(err, ENOMEM, "config.json")
-				    : sbx_failx(err, EINVAL, "config.json: a field is missing or "
-							     "has the wrong type");
+		                    : sbx_failx(err, EINVAL,
+		                                "config.json: a field is missing or "
+		                                "has the wrong type");
 	}
 	*ret = d;
 	return 0;

@@ -39,19 +39,19 @@ struct sbx_task_image {
 	char source[PATH_MAX]; /* as normalised by config ("dir:/abs/path") */
 	char rootfs[PATH_MAX]; /* the read-only tree used as the overlay's lower */
 	char digest[80];       /* "sha256:..." for stored images, "" for dir: */
-	int hold_fd;	       /* >= 0: keeps a stored image from removal */
+	int hold_fd;           /* >= 0: keeps a stored image from removal */
 };
 
 /* Resolve the task's [image] to a tree.  For now only dir:PATH exists; the
  * image store replaces the body with image_import(.hold = true).  Errors
  * about the source itself return -EINVAL (exit 2). */
 int task_resolve_image(const struct sbx_cfg_image *img, const char *image_dir,
-		       struct sbx_task_image *ret, struct sbx_err *err);
+                       struct sbx_task_image *ret, struct sbx_err *err);
 
 /* Before a followup: make sure the tree recorded at launch still exists,
  * and hold it for the run (ret->hold_fd). */
 int task_hold_image(const struct sbx_task_image *img, const char *image_dir,
-		    struct sbx_task_image *ret, struct sbx_err *err);
+                    struct sbx_task_image *ret, struct sbx_err *err);
 
 /* The resolved configuration: what the supervisor needs for every run,
  * and what inspect shows.  Strings are malloc'ed. */
@@ -60,30 +60,30 @@ struct sbx_task_def {
 	char *name;
 	char *task_file; /* absolute path of the original task.ini */
 	char *command;
-	char **env;	 /* "K=V", NULL-terminated */
-	char **pass_env; /* names, taken from the environment of whoever starts
-			  * a run (launch, followup): secrets never touch the disk */
+	char **env;       /* "K=V", NULL-terminated */
+	char **pass_env;  /* names, taken from the environment of whoever starts
+	                   * a run (launch, followup): secrets never touch the disk */
 	uint64_t timeout; /* seconds, 0 = none */
 	char *workdir;
 	char *hostname; /* NULL: the task's name */
 	struct sbx_task_image image;
-	bool repo;	  /* a [repo] section: the workspace is a clone (later) */
-	char *repo_path;  /* the host repository, or NULL */
-	char *repo_base;  /* or NULL */
-	char *branch;	  /* or NULL without [repo] */
+	bool repo;                /* a [repo] section: the workspace is a clone (later) */
+	char *repo_path;          /* the host repository, or NULL */
+	char *repo_base;          /* or NULL */
+	char *branch;             /* or NULL without [repo] */
 	struct sbx_limits limits; /* effective: task, user config, defaults merged */
-	char *network;	  /* "none" (the only mode launch runs for now) */
+	char *network;            /* "none" (the only mode launch runs for now) */
 };
 
 /* From a parsed task.ini and the effective limits. */
 int task_def_from_config(const struct sbx_task_config *cfg, const struct sbx_limits *limits,
-			 const struct sbx_task_image *img, const char *id, struct sbx_task_def **ret,
-			 struct sbx_err *err);
+                         const struct sbx_task_image *img, const char *id,
+                         struct sbx_task_def **ret, struct sbx_err *err);
 
 /* JSON codec; task_def_to_json returns malloc'ed text (indented). */
 int task_def_to_json(const struct sbx_task_def *def, char **ret, struct sbx_err *err);
 int task_def_from_json(const char *text, size_t len, struct sbx_task_def **ret,
-		       struct sbx_err *err);
+                       struct sbx_err *err);
 /* config.json of the task folder dirfd */
 int task_def_read(int dirfd, struct sbx_task_def **ret, struct sbx_err *err);
 

@@ -61,7 +61,7 @@ static bool is_final(const struct sbx_task_state *st)
 }
 
 int task_wait_final(struct task_ctx *ctx, const char *id, int timeout_ms,
-		    struct sbx_task_state *ret, struct sbx_err *err)
+                    struct sbx_task_state *ret, struct sbx_err *err)
 {
 	_cleanup_close_ int tfd = state_dir_open_task(&ctx->sd, id, err);
 	if (tfd < 0)
@@ -83,10 +83,11 @@ int task_wait_final(struct task_ctx *ctx, const char *id, int timeout_ms,
 		if (timeout_ms >= 0) {
 			struct timespec t;
 			clock_gettime(CLOCK_MONOTONIC, &t);
-			long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+			long spent =
+			    (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
 			if (spent >= timeout_ms)
 				return sbx_failx(err, ETIMEDOUT, "task %s is still %s", id,
-						 state_status_name(ret->status));
+				                 state_status_name(ret->status));
 			if (timeout_ms - spent < wait_ms)
 				wait_ms = (int)(timeout_ms - spent);
 		}
@@ -137,8 +138,8 @@ static int copy_out(int fd, struct sbx_log_strip *strip, bool timestamps)
 	return 0;
 }
 
-int task_print_log(struct task_ctx *ctx, const char *id, unsigned run, bool follow,
-		   bool timestamps, struct sbx_err *err)
+int task_print_log(struct task_ctx *ctx, const char *id, unsigned run, bool follow, bool timestamps,
+                   struct sbx_err *err)
 {
 	_cleanup_close_ int tfd = state_dir_open_task(&ctx->sd, id, err);
 	if (tfd < 0)
@@ -149,8 +150,8 @@ int task_print_log(struct task_ctx *ctx, const char *id, unsigned run, bool foll
 	_cleanup_close_ int fd = openat(tfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && !(errno == ENOENT && follow))
 		return errno == ENOENT ? sbx_failx(err, ENOENT, "task %s has no %s", id,
-						    run ? "such run" : "log yet")
-				       : sbx_fail(err, errno, "open %s", name);
+		                                   run ? "such run" : "log yet")
+		                       : sbx_fail(err, errno, "open %s", name);
 	struct sbx_log_strip strip;
 	task_log_strip_init(&strip);
 	char path[96];
@@ -212,7 +213,7 @@ void task_fmt_age(int64_t ms, char *buf, size_t size)
 }
 
 void task_queue_run(struct sbx_task_state *st, const struct sbx_user_config *u,
-		    const struct sbx_task_def *def)
+                    const struct sbx_task_def *def)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -234,7 +235,7 @@ void task_queue_run(struct sbx_task_state *st, const struct sbx_user_config *u,
 	st->memory_reserve = u->orchestrator.memory_reserve;
 	st->max_cpu_pressure = u->orchestrator.max_cpu_pressure;
 	snprintf(st->cgroup_parent, sizeof(st->cgroup_parent), "%s",
-		 u->cgroups.parent ? u->cgroups.parent : "");
+	         u->cgroups.parent ? u->cgroups.parent : "");
 	snprintf(st->branch, sizeof(st->branch), "%s", def->branch ? def->branch : "");
 	state_set_owner(st);
 }

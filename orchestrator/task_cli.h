@@ -31,12 +31,12 @@ int task_ctx_find(struct task_ctx *ctx, const char *arg, char ret[STATE_ID_MAX])
 /* Wait until the task's status is final (exited, failed, oom, stopped or
  * lost); timeout_ms < 0: forever.  -ETIMEDOUT, -ENOENT (removed), ... */
 int task_wait_final(struct task_ctx *ctx, const char *id, int timeout_ms,
-		    struct sbx_task_state *ret, struct sbx_err *err);
+                    struct sbx_task_state *ret, struct sbx_err *err);
 
 /* Print a task's log (run 0: every run) to stdout without the stamps (or
  * with them); follow: until the task ends.  Returns 0 or -errno. */
-int task_print_log(struct task_ctx *ctx, const char *id, unsigned run, bool follow,
-		   bool timestamps, struct sbx_err *err);
+int task_print_log(struct task_ctx *ctx, const char *id, unsigned run, bool follow, bool timestamps,
+                   struct sbx_err *err);
 
 /* The exit code `wait` and `launch -f` end with: the command's own code
  * when it has one, 1 for a failure without one (or a lost task), 0 for a
@@ -53,7 +53,7 @@ int task_stop(struct task_ctx *ctx, const char *id, int grace, struct sbx_err *e
  * task's limits, owner = the caller, outcome fields cleared. */
 struct sbx_task_def;
 void task_queue_run(struct sbx_task_state *st, const struct sbx_user_config *ucfg,
-		    const struct sbx_task_def *def);
+                    const struct sbx_task_def *def);
 
 /* Sizes and durations for people: "1.5G", "-"; "3s", "2m", "5h", "3d". */
 void task_fmt_size(uint64_t v, char *buf, size_t size);

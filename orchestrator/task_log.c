@@ -39,7 +39,7 @@ void task_log_format_stamp(const struct timespec *ts, char buf[TASK_LOG_STAMP_LE
 }
 
 void task_log_stamper_init(struct sbx_log_stamper *st,
-			   void (*emit)(void *data, const char *text, size_t len), void *data)
+                           void (*emit)(void *data, const char *text, size_t len), void *data)
 {
 	st->mid_line = false;
 	st->len = 0;
@@ -69,8 +69,7 @@ static void put(struct sbx_log_stamper *st, const char *s, size_t n)
 	}
 }
 
-void task_log_feed(struct sbx_log_stamper *st, const char *in, size_t n,
-		   const struct timespec *now)
+void task_log_feed(struct sbx_log_stamper *st, const char *in, size_t n, const struct timespec *now)
 {
 	char stamp[TASK_LOG_STAMP_LEN + 1];
 	bool have_stamp = false;

@@ -29,11 +29,11 @@ struct sbx_log_stamper {
 };
 
 void task_log_stamper_init(struct sbx_log_stamper *st,
-			   void (*emit)(void *data, const char *text, size_t len), void *data);
+                           void (*emit)(void *data, const char *text, size_t len), void *data);
 /* Stamp n bytes that arrived at now; output goes to emit (buffered: call
  * task_log_flush after each batch). */
 void task_log_feed(struct sbx_log_stamper *st, const char *in, size_t n,
-		   const struct timespec *now);
+                   const struct timespec *now);
 /* A line of our own ("trimo-sbx: text"), ending an unfinished line first. */
 void task_log_message(struct sbx_log_stamper *st, const struct timespec *now, const char *text);
 void task_log_flush(struct sbx_log_stamper *st);

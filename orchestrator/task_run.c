@@ -18,8 +18,7 @@ void task_run_dir(unsigned run, char *buf, size_t size)
 	snprintf(buf, size, "runs/%u", run);
 }
 
-int task_run_create(int task_fd, unsigned run, const char *prompt, size_t len,
-		    struct sbx_err *err)
+int task_run_create(int task_fd, unsigned run, const char *prompt, size_t len, struct sbx_err *err)
 {
 	char dir[64], path[96];
 	if (mkdirat(task_fd, "runs", 0700) < 0 && errno != EEXIST)
@@ -29,7 +28,7 @@ int task_run_create(int task_fd, unsigned run, const char *prompt, size_t len,
 		return sbx_fail(err, errno, "mkdir %s", dir);
 	snprintf(path, sizeof(path), "%s/prompt", dir);
 	return sbx_write_file_atomic(task_fd, path, prompt ? prompt : "", prompt ? len : 0, 0600,
-				     err);
+	                             err);
 }
 
 int task_run_prompt(int task_fd, unsigned run, char **ret, size_t *ret_len, struct sbx_err *err)
@@ -52,8 +51,7 @@ int task_run_write_record(int task_fd, const struct sbx_task_state *st, struct s
 	return sbx_write_file_atomic(task_fd, path, text, n + 1, 0600, err);
 }
 
-int task_run_read_record(int task_fd, unsigned run, struct sbx_task_state *ret,
-			 struct sbx_err *err)
+int task_run_read_record(int task_fd, unsigned run, struct sbx_task_state *ret, struct sbx_err *err)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "runs/%u/record", run);
@@ -116,10 +114,10 @@ static int history_entry(int task_fd, unsigned i, char **text, size_t *len)
 		task_run_outcome(&rec, outcome, sizeof(outcome));
 		task_run_format_time(rec.ended_ms, when, sizeof(when));
 		double secs = rec.started_ms && rec.ended_ms >= rec.started_ms
-				      ? (double)(rec.ended_ms - rec.started_ms) / 1000.0
-				      : 0;
+		                  ? (double)(rec.ended_ms - rec.started_ms) / 1000.0
+		                  : 0;
 		snprintf(head, sizeof(head), "## Run %u: %s, ran %.1f s, ended %s\n\n", i, outcome,
-			 secs, when);
+		         secs, when);
 	}
 	_cleanup_free_ char *prompt = NULL;
 	size_t plen = 0;
@@ -131,7 +129,7 @@ static int history_entry(int task_fd, unsigned i, char **text, size_t *len)
 	if (append(text, len, head, strlen(head)) < 0 ||
 	    (prompt && append(text, len, prompt, plen) < 0) ||
 	    append(text, len, plen && prompt[plen - 1] == '\n' ? "\n" : "\n\n",
-		   plen && prompt[plen - 1] == '\n' ? 1 : 2) < 0)
+	           plen && prompt[plen - 1] == '\n' ? 1 : 2) < 0)
 		return -ENOMEM;
 	return 0;
 }

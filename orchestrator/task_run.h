@@ -16,8 +16,7 @@
 void task_run_dir(unsigned run, char *buf, size_t size);
 
 /* Create runs/N with its prompt (len bytes, may be 0), under task_fd. */
-int task_run_create(int task_fd, unsigned run, const char *prompt, size_t len,
-		    struct sbx_err *err);
+int task_run_create(int task_fd, unsigned run, const char *prompt, size_t len, struct sbx_err *err);
 
 /* runs/N/prompt, malloc'ed and NUL-terminated. */
 int task_run_prompt(int task_fd, unsigned run, char **ret, size_t *ret_len, struct sbx_err *err);
@@ -25,7 +24,7 @@ int task_run_prompt(int task_fd, unsigned run, char **ret, size_t *ret_len, stru
 /* runs/N/record */
 int task_run_write_record(int task_fd, const struct sbx_task_state *st, struct sbx_err *err);
 int task_run_read_record(int task_fd, unsigned run, struct sbx_task_state *ret,
-			 struct sbx_err *err);
+                         struct sbx_err *err);
 
 /* The history text of the runs before `run` (empty for run 1). */
 int task_run_history(int task_fd, unsigned run, char **ret, struct sbx_err *err);

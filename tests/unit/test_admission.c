@@ -16,8 +16,7 @@
 #define G (1ULL << 30)
 #define M (1ULL << 20)
 
-static struct sbx_task_state task(const char *id, enum sbx_task_status s, uint64_t mem,
-				  int64_t seq)
+static struct sbx_task_state task(const char *id, enum sbx_task_status s, uint64_t mem, int64_t seq)
 {
 	struct sbx_task_state t;
 	state_init(&t);
@@ -33,7 +32,7 @@ static struct sbx_task_state task(const char *id, enum sbx_task_status s, uint64
 static const struct sbx_adm_host host16 = {.mem_total = 16 * G, .mem_available = 12 * G};
 
 static bool decide(const struct sbx_task_state *self, const struct sbx_task_state *v,
-		   const bool *alive, size_t n, const struct sbx_adm_host *h, char *reason)
+                   const bool *alive, size_t n, const struct sbx_adm_host *h, char *reason)
 {
 	return admission_decide(self, v, alive, n, h, reason, 256);
 }
@@ -49,8 +48,10 @@ static void test_empty_machine_admits(void **unused)
 static void test_max_parallel(void **unused)
 {
 	struct sbx_task_state v[4] = {
-		task("a-0000", TASK_RUNNING, 1 * G, 1), task("b-0000", TASK_PREPARING, 1 * G, 2),
-		task("c-0000", TASK_EXITED, 1 * G, 3), task("me-0000", TASK_QUEUED, 1 * G, 9),
+	    task("a-0000", TASK_RUNNING, 1 * G, 1),
+	    task("b-0000", TASK_PREPARING, 1 * G, 2),
+	    task("c-0000", TASK_EXITED, 1 * G, 3),
+	    task("me-0000", TASK_QUEUED, 1 * G, 9),
 	};
 	bool alive[4] = {true, true, false, true};
 	char why[256];
@@ -71,13 +72,15 @@ static void test_memory_sum_against_total(void **unused)
 	/* 16G total - 1G reserve = 15G of room: 6G + 6G running + 4G > 15G,
 	 * even though MemAvailable (12G) would hold 4G */
 	struct sbx_task_state v[3] = {
-		task("a-0000", TASK_RUNNING, 6 * G, 1), task("b-0000", TASK_RUNNING, 6 * G, 2),
-		task("me-0000", TASK_QUEUED, 4 * G, 3),
+	    task("a-0000", TASK_RUNNING, 6 * G, 1),
+	    task("b-0000", TASK_RUNNING, 6 * G, 2),
+	    task("me-0000", TASK_QUEUED, 4 * G, 3),
 	};
 	bool alive[3] = {true, true, true};
 	char why[256];
 	assert_false(decide(&v[2], v, alive, 3, &host16, why));
-	assert_string_equal(why, "memory: running 12G + this 4G > MemTotal 16G - memory_reserve 1G");
+	assert_string_equal(why,
+	                    "memory: running 12G + this 4G > MemTotal 16G - memory_reserve 1G");
 	v[2].memory_admit = 3 * G; /* exactly 15G: fits */
 	assert_true(decide(&v[2], v, alive, 3, &host16, why));
 	v[2].memory_reserve = 2 * G;
@@ -107,8 +110,10 @@ static void test_reserve_above_total(void **unused)
 static void test_fifo(void **unused)
 {
 	struct sbx_task_state v[4] = {
-		task("big-0000", TASK_QUEUED, 10 * G, 1), task("me-0000", TASK_QUEUED, 1 * G, 5),
-		task("late-0000", TASK_QUEUED, 1 * G, 9), task("old-0000", TASK_QUEUED, 1 * G, 2),
+	    task("big-0000", TASK_QUEUED, 10 * G, 1),
+	    task("me-0000", TASK_QUEUED, 1 * G, 5),
+	    task("late-0000", TASK_QUEUED, 1 * G, 9),
+	    task("old-0000", TASK_QUEUED, 1 * G, 2),
 	};
 	bool alive[4] = {true, true, true, true};
 	char why[256];
@@ -152,11 +157,11 @@ static void test_parse_meminfo(void **unused)
 {
 	struct sbx_adm_host h = {0};
 	assert_int_equal(admission_parse_meminfo("MemTotal:       24568108 kB\n"
-						 "MemFree:         1000000 kB\n"
-						 "MemAvailable:   20000000 kB\n"
-						 "Buffers:           12345 kB\n",
-						 &h),
-			 0);
+	                                         "MemFree:         1000000 kB\n"
+	                                         "MemAvailable:   20000000 kB\n"
+	                                         "Buffers:           12345 kB\n",
+	                                         &h),
+	                 0);
 	assert_int_equal(h.mem_total, 24568108ULL * 1024);
 	assert_int_equal(h.mem_available, 20000000ULL * 1024);
 	assert_int_equal(admission_parse_meminfo("MemTotal: 100 kB\n", &h), -EINVAL);
@@ -167,13 +172,15 @@ static void test_parse_psi(void **unused)
 {
 	uint32_t v = 0;
 	assert_int_equal(admission_parse_psi("some avg10=12.34 avg60=1.00 avg300=0.00 total=5\n"
-					     "full avg10=99.00 avg60=0.00 avg300=0.00 total=0\n",
-					     &v),
-			 0);
+	                                     "full avg10=99.00 avg60=0.00 avg300=0.00 total=0\n",
+	                                     &v),
+	                 0);
 	assert_int_equal(v, 1234);
-	assert_int_equal(admission_parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", &v), 0);
+	assert_int_equal(
+	    admission_parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", &v), 0);
 	assert_int_equal(v, 0);
-	assert_int_equal(admission_parse_psi("some avg10=100.00 avg60=0 avg300=0 total=0\n", &v), 0);
+	assert_int_equal(admission_parse_psi("some avg10=100.00 avg60=0 avg300=0 total=0\n", &v),
+	                 0);
 	assert_int_equal(v, 10000);
 	assert_int_equal(admission_parse_psi("full avg10=1.00\n", &v), -EINVAL);
 	assert_int_equal(admission_parse_psi("some avg10=x\n", &v), -EINVAL);
@@ -213,16 +220,16 @@ static void test_read_host_from_env(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_machine_admits),
-		cmocka_unit_test(test_max_parallel),
-		cmocka_unit_test(test_memory_sum_against_total),
-		cmocka_unit_test(test_own_cap_against_available),
-		cmocka_unit_test(test_reserve_above_total),
-		cmocka_unit_test(test_fifo),
-		cmocka_unit_test(test_cpu_pressure),
-		cmocka_unit_test(test_parse_meminfo),
-		cmocka_unit_test(test_parse_psi),
-		cmocka_unit_test(test_read_host_from_env),
+	    cmocka_unit_test(test_empty_machine_admits),
+	    cmocka_unit_test(test_max_parallel),
+	    cmocka_unit_test(test_memory_sum_against_total),
+	    cmocka_unit_test(test_own_cap_against_available),
+	    cmocka_unit_test(test_reserve_above_total),
+	    cmocka_unit_test(test_fifo),
+	    cmocka_unit_test(test_cpu_pressure),
+	    cmocka_unit_test(test_parse_meminfo),
+	    cmocka_unit_test(test_parse_psi),
+	    cmocka_unit_test(test_read_host_from_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

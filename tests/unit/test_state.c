@@ -87,11 +87,13 @@ static void test_bad_json(void **unused)
 	struct sbx_task_state st;
 	struct sbx_err err = {0};
 	const char *bad[] = {
-		"", "[]", "{\"id\":\"x-0000\"}",                    /* no state */
-		"{\"id\":\"x-0000\",\"state\":\"lost\"}",               /* never written */
-		"{\"id\":\"x-0000\",\"state\":\"sleeping\"}",           /* unknown */
-		"{\"id\":\"x-0000\",\"state\":\"queued\",\"run\":\"1\"}", /* wrong type */
-		"{\"state\":\"queued\"}",                               /* no id */
+	    "",
+	    "[]",
+	    "{\"id\":\"x-0000\"}",                                    /* no state */
+	    "{\"id\":\"x-0000\",\"state\":\"lost\"}",                 /* never written */
+	    "{\"id\":\"x-0000\",\"state\":\"sleeping\"}",             /* unknown */
+	    "{\"id\":\"x-0000\",\"state\":\"queued\",\"run\":\"1\"}", /* wrong type */
+	    "{\"state\":\"queued\"}",                                 /* no id */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(state_from_json(bad[i], strlen(bad[i]), &st, &err), -EINVAL);
@@ -103,7 +105,7 @@ static void test_bad_json(void **unused)
 static void test_status_names(void **unused)
 {
 	const char *names[] = {"queued", "preparing", "running", "exited",
-			       "failed", "oom",       "stopped", "lost"};
+	                       "failed", "oom",       "stopped", "lost"};
 	for (int i = 0; i < TASK_STATUS_COUNT; i++) {
 		enum sbx_task_status s;
 		assert_string_equal(state_status_name((enum sbx_task_status)i), names[i]);
@@ -194,8 +196,9 @@ static void test_proc_start(void **unused)
 	char root[] = "/tmp/test-proc-XXXXXX";
 	assert_non_null(mkdtemp(root));
 	/* a comm with spaces and parentheses */
-	write_stat(root, 10, "10 (a) b (c) S 1 10 10 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
-			     "777123 1000 100 18446744073709551615\n");
+	write_stat(root, 10,
+	           "10 (a) b (c) S 1 10 10 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+	           "777123 1000 100 18446744073709551615\n");
 	write_stat(root, 11, "11 (zz) Z 1 11 11 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5 1 1\n");
 	uint64_t v = 0;
 	assert_int_equal(state_proc_start(root, 10, &v), 0);
@@ -236,10 +239,10 @@ static void test_lost(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_unknown_values_are_null),
-		cmocka_unit_test(test_bad_json),       cmocka_unit_test(test_status_names),
-		cmocka_unit_test(test_file_and_update), cmocka_unit_test(test_update),
-		cmocka_unit_test(test_proc_start),     cmocka_unit_test(test_lost),
+	    cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_unknown_values_are_null),
+	    cmocka_unit_test(test_bad_json),        cmocka_unit_test(test_status_names),
+	    cmocka_unit_test(test_file_and_update), cmocka_unit_test(test_update),
+	    cmocka_unit_test(test_proc_start),      cmocka_unit_test(test_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

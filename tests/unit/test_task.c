@@ -68,9 +68,9 @@ static void test_make_id(void **unused)
 
 static void test_id_valid(void **unused)
 {
-	const char *bad[] = {"",	     "jwt",	     "jwt-3f2",	 "jwt-3F2A", "jwt-3g2a",
-			     "-jwt-3f2a",    "../x-0000",    "a/b-0000",	 ".rm-a-0000-12",
-			     "JWT-3f2a",     "jwt_auth-3f2a", "jwt 3-3f2a"};
+	const char *bad[] = {
+	    "",          "jwt",      "jwt-3f2",       "jwt-3F2A", "jwt-3g2a",      "-jwt-3f2a",
+	    "../x-0000", "a/b-0000", ".rm-a-0000-12", "JWT-3f2a", "jwt_auth-3f2a", "jwt 3-3f2a"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_false(task_id_valid(bad[i]));
 	assert_true(task_id_valid("a-b-c-0a9f"));
@@ -78,26 +78,25 @@ static void test_id_valid(void **unused)
 
 /* ---- config.json ------------------------------------------------------ */
 
-static const char task_ini[] =
-	"[task]\n"
-	"name = jwt-auth\n"
-	"command = agent --prompt \"$TRIMO_PROMPT\"\n"
-	"prompt = Add JWT\n"
-	"env = LANG=C.UTF-8\n"
-	"env = A=b c\n"
-	"pass_env = API_KEY OTHER\n"
-	"timeout = 2h\n"
-	"hostname = box\n"
-	"[image]\n"
-	"source = dir:rootfs\n"
-	"[repo]\n"
-	"base = main\n"
-	"[limits]\n"
-	"memory = 2G\n"
-	"memory_swap = max\n"
-	"cpus = 1.5\n"
-	"pids = 1024\n"
-	"oom_kill = group\n";
+static const char task_ini[] = "[task]\n"
+                               "name = jwt-auth\n"
+                               "command = agent --prompt \"$TRIMO_PROMPT\"\n"
+                               "prompt = Add JWT\n"
+                               "env = LANG=C.UTF-8\n"
+                               "env = A=b c\n"
+                               "pass_env = API_KEY OTHER\n"
+                               "timeout = 2h\n"
+                               "hostname = box\n"
+                               "[image]\n"
+                               "source = dir:rootfs\n"
+                               "[repo]\n"
+                               "base = main\n"
+                               "[limits]\n"
+                               "memory = 2G\n"
+                               "memory_swap = max\n"
+                               "cpus = 1.5\n"
+                               "pids = 1024\n"
+                               "oom_kill = group\n";
 
 static void test_def_round_trip(void **unused)
 {
@@ -189,8 +188,8 @@ static void test_def_without_repo(void **unused)
 
 static void test_memory_admit(void **unused)
 {
-	struct sbx_limits l = {.set = SBX_LIMIT_ENABLED | SBX_LIMIT_MEMORY, .enabled = true,
-			       .memory = 512ULL << 20};
+	struct sbx_limits l = {
+	    .set = SBX_LIMIT_ENABLED | SBX_LIMIT_MEMORY, .enabled = true, .memory = 512ULL << 20};
 	assert_int_equal(task_memory_admit(&l, 2ULL << 30), 512ULL << 20);
 	assert_int_equal(task_memory_max(&l), 512ULL << 20);
 	/* limits off: no cap, counts as default_memory */
@@ -203,8 +202,8 @@ static void test_resolve_image_errors(void **unused)
 {
 	struct sbx_err err = {0};
 	struct sbx_task_image img;
-	struct sbx_cfg_image missing = {.kind = SBX_IMAGE_DIR, .source = "dir:/no/such/tree",
-					.path = "/no/such/tree"};
+	struct sbx_cfg_image missing = {
+	    .kind = SBX_IMAGE_DIR, .source = "dir:/no/such/tree", .path = "/no/such/tree"};
 	assert_int_equal(task_resolve_image(&missing, "/x", &img, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "/no/such/tree"));
 	write_text("file", "x");
@@ -242,8 +241,9 @@ static void test_history(void **unused)
 	assert_int_equal(task_run_create(fd, 2, "second\nprompt\n", 14, &err), 0);
 	assert_int_equal(task_run_create(fd, 3, NULL, 0, &err), 0);
 	assert_int_equal(task_run_history(fd, 3, &h, &err), 0);
-	assert_non_null(strstr(h, "## Run 1: failed (exit code 3), ran 12.5 s, ended 1970-01-01T00:00:13Z\n\n"
-				  "first prompt\n\n"));
+	assert_non_null(
+	    strstr(h, "## Run 1: failed (exit code 3), ran 12.5 s, ended 1970-01-01T00:00:13Z\n\n"
+	              "first prompt\n\n"));
 	/* run 2 has no record: it never finished */
 	assert_non_null(strstr(h, "## Run 2: no record (it never finished)\n\nsecond\nprompt\n\n"));
 	assert_null(strstr(h, "Run 3"));
@@ -299,12 +299,13 @@ static void test_stamp_lines(void **unused)
 	task_log_feed(&st, "c\n\nd", 4, &t2);
 	task_log_message(&st, &t2, "run 1: killed by the OOM killer");
 	task_log_flush(&st);
-	assert_string_equal(s.buf, "1970-01-01T00:00:00.001Z a\n"
-				   "1970-01-01T00:00:00.001Z bb\n"
-				   "1970-01-01T00:00:00.001Z ccc\n"
-				   "1970-01-01T00:00:01.000Z \n"
-				   "1970-01-01T00:00:01.000Z d\n"
-				   "1970-01-01T00:00:01.000Z trimo-sbx: run 1: killed by the OOM killer\n");
+	assert_string_equal(
+	    s.buf, "1970-01-01T00:00:00.001Z a\n"
+	           "1970-01-01T00:00:00.001Z bb\n"
+	           "1970-01-01T00:00:00.001Z ccc\n"
+	           "1970-01-01T00:00:01.000Z \n"
+	           "1970-01-01T00:00:01.000Z d\n"
+	           "1970-01-01T00:00:01.000Z trimo-sbx: run 1: killed by the OOM killer\n");
 	/* and back without the stamps, fed in awkward pieces */
 	struct sbx_log_strip strip;
 	task_log_strip_init(&strip);
@@ -340,16 +341,11 @@ static void test_stamp_big_input(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_make_id),
-		cmocka_unit_test(test_id_valid),
-		cmocka_unit_test(test_def_round_trip),
-		cmocka_unit_test(test_def_without_repo),
-		cmocka_unit_test(test_memory_admit),
-		cmocka_unit_test(test_resolve_image_errors),
-		cmocka_unit_test(test_history),
-		cmocka_unit_test(test_stamp_format),
-		cmocka_unit_test(test_stamp_lines),
-		cmocka_unit_test(test_stamp_big_input),
+	    cmocka_unit_test(test_make_id),        cmocka_unit_test(test_id_valid),
+	    cmocka_unit_test(test_def_round_trip), cmocka_unit_test(test_def_without_repo),
+	    cmocka_unit_test(test_memory_admit),   cmocka_unit_test(test_resolve_image_errors),
+	    cmocka_unit_test(test_history),        cmocka_unit_test(test_stamp_format),
+	    cmocka_unit_test(test_stamp_lines),    cmocka_unit_test(test_stamp_big_input),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
