@@ -120,6 +120,11 @@ static void fill_row(struct row *r, const struct sbx_task_state *t, enum sbx_tas
 	                   : s == TASK_LOST ? "the supervisor is gone"
 	                                    : t->error;
 	snprintf(r->col[COL_NOTE], sizeof(r->col[0]), "%s", note);
+	/* one row per task, whatever an error text holds (the kernel's
+	 * overlay messages end in a newline) */
+	for (char *p = r->col[COL_NOTE]; *p; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
 }
 
 static void print_row(const char (*col)[300], const size_t *w)

@@ -23,12 +23,13 @@ class Tasks:
         self.env = {}
         self.config("")
 
-    def config(self, text, max_parallel=8):
-        """The user config: our own folders, and by default room for 8
-        tasks at once (the qemu guest has one CPU: the default would be 1)."""
-        if "max_parallel" not in text:
-            text = f"[orchestrator]\nmax_parallel = {max_parallel}\n" + text
-        self.sbx.write_config(text)
+    def config(self, text="", max_parallel=8, memory_reserve="64M", default_memory="64M"):
+        """The user config: our own folders, room for 8 tasks at once (the
+        qemu guest has one CPU: the default would be 1), and small memory
+        defaults (its 1 GiB could not hold the default reserve of 1G)."""
+        self.sbx.write_config(f"[orchestrator]\nmax_parallel = {max_parallel}\n"
+                              f"memory_reserve = {memory_reserve}\n"
+                              f"default_memory = {default_memory}\n" + text)
 
     def task_file(self, name, command, prompt=None, extra="", task="", fname=None):
         body = f"[task]\nname = {name}\ncommand = {command}\n" + task
@@ -341,7 +342,7 @@ def test_followup_refuses_running_task(tasks):
 
 
 def test_max_parallel_queues_in_order(tasks):
-    tasks.config("", max_parallel=2)
+    tasks.config(max_parallel=2)
     ids = [tasks.launch(f"q{i}", WAIT_GO) for i in range(3)]
     tasks.wait_for(ids[0], {"running"})
     tasks.wait_for(ids[1], {"running"})
@@ -363,7 +364,7 @@ def test_max_parallel_queues_in_order(tasks):
 
 
 def test_stop_and_rm_while_queued(tasks):
-    tasks.config("", max_parallel=1)
+    tasks.config(max_parallel=1)
     a = tasks.launch("qa", WAIT_GO)
     tasks.wait_for(a, {"running"})
     b = tasks.launch("qb", WAIT_GO)
@@ -405,6 +406,7 @@ def write_meminfo(tasks, total_gb, avail_gb):
 
 def test_memory_rule_queues(tasks):
     # 4G machine, 1G reserve: room for one 2G cap at a time
+    tasks.config(memory_reserve="1G")
     tasks.env = {"TRIMO_SBX_MEMINFO": write_meminfo(tasks, 4, 3)}
     a = tasks.launch("mem-a", WAIT_GO, extra="[limits]\nmemory = 2G\n")
     tasks.wait_for(a, {"running"})
@@ -415,7 +417,7 @@ def test_memory_rule_queues(tasks):
     assert t["queued_reason"] == "memory: running 2G + this 2G > MemTotal 4G - memory_reserve 1G"
     assert t["memory_max"] == 2 << 30
     # a task without a cap counts as default_memory
-    tasks.config("[orchestrator]\nmax_parallel = 8\ndefault_memory = 512M\n")
+    tasks.config(memory_reserve="1G", default_memory="512M")
     c = tasks.launch("mem-c", WAIT_GO)
     time.sleep(1.2)
     assert tasks.state(c)["queued_reason"].startswith("behind 1 queued task"), tasks.state(c)
@@ -479,7 +481,7 @@ def test_lost_supervisor_takes_its_sandbox(tasks):
 
 
 def test_concurrent_launches(tasks):
-    tasks.config("", max_parallel=20)
+    tasks.config(max_parallel=20)
     path = tasks.task_file("many", "echo hi from $TRIMO_TASK")
     procs = [tasks.sbx.popen([tasks.sbx.bin, "launch", path], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(20)]
