@@ -439,6 +439,32 @@ def test_memory_rule_queues(tasks):
         assert tasks.run("wait", x, timeout=30).returncode == 0
 
 
+def write_psi(tasks, avg10):
+    p = os.path.join(tasks.sbx.tmp, "psi-cpu")
+    with open(p + ".new", "w") as f:
+        f.write(f"some avg10={avg10:.2f} avg60=0.00 avg300=0.00 total=1\n"
+                "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    os.chmod(p + ".new", 0o644)
+    os.rename(p + ".new", p)
+    return p
+
+
+def test_cpu_pressure_rule(tasks):
+    tasks.env = {"TRIMO_SBX_PSI_CPU": write_psi(tasks, 91.5)}
+    # off by default: the pressure does not matter
+    a = tasks.launch("calm", "true")
+    assert tasks.run("wait", a, timeout=30).returncode == 0
+    tasks.config("[orchestrator]\nmax_cpu_pressure = 50\n")
+    b = tasks.launch("pressed", "true")
+    time.sleep(1.5)
+    t = tasks.state(b)
+    assert t["state"] == "queued", t
+    assert t["queued_reason"] == "cpu pressure 91.50% >= max_cpu_pressure 50.00%", t
+    write_psi(tasks, 10)
+    r = tasks.run("wait", b, timeout=30)
+    assert r.returncode == 0, r.stdout
+
+
 def test_cap_that_can_never_fit_is_refused(tasks):
     tasks.env = {"TRIMO_SBX_MEMINFO": write_meminfo(tasks, 4, 3)}
     path = tasks.task_file("huge", "true", extra="[limits]\nmemory = 8G\n")
