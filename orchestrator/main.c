@@ -29,7 +29,8 @@ static const char usage[] =
 	"  help task.ini | config           every key of task.ini, or of the user config\n"
 	"\n"
 	"Exit codes: 0 ok, 1 task failed, 2 usage or configuration error, 125 runtime\n"
-	"error; `run` passes the command's own code through (126 not executable, 127 not found).\n";
+	"error; `run`, `wait` and `launch -f` pass the command's own code through (126 not\n"
+	"executable, 127 not found, 128+N killed by signal N).\n";
 
 struct verb {
 	const char *name;
