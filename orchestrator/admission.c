@@ -139,8 +139,10 @@ bool admission_decide(const struct sbx_task_state *self, const struct sbx_task_s
 
 static int lock_admission(const struct sbx_state_dir *sd, struct sbx_err *err)
 {
+	/* read-only: closing a file opened for writing is an inotify event
+	 * (IN_CLOSE_WRITE) in the folder the queued supervisors watch */
 	int fd =
-	    openat(sd->root_fd, ADMISSION_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	    openat(sd->root_fd, ADMISSION_LOCK, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return sbx_fail(err, errno, "open '%s/%s'", sd->root, ADMISSION_LOCK);
 	while (flock(fd, LOCK_EX) < 0) {

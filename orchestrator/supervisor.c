@@ -186,11 +186,53 @@ static int queue_signals(sigset_t *old, struct sbx_err *err)
 	return fd;
 }
 
-static void drain(int fd)
+/* Read the pending inotify events; true when one is about queue.event
+ * (other files of the state folder change too). */
+static bool queue_event(int fd)
 {
-	char buf[4096];
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	bool hit = false;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (ev->len && !strcmp(ev->name, STATE_DIR_EVENT))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum wake { WAKE_CHECK, WAKE_STOP, WAKE_ERROR };
+
+/* Until queue.event changes, the re-check timer runs out, or a stop
+ * arrives (control socket or signal). */
+static enum wake wait_queue(struct sup *s, int ifd, int sfd)
+{
+	int64_t deadline = mono_ms() + QUEUE_RECHECK_MS;
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0)
+			return WAKE_CHECK;
+		struct pollfd p[3] = {{.fd = ifd, .events = POLLIN},
+		                      {.fd = s->ctl_fd, .events = POLLIN},
+		                      {.fd = sfd, .events = POLLIN}};
+		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
+			return WAKE_ERROR;
+		int grace;
+		if ((p[1].revents && sup_control(s, 0, &grace)) || p[2].revents)
+			return WAKE_STOP;
+		if (p[0].revents && queue_event(ifd))
+			return WAKE_CHECK;
+	}
 }
 
 /* 1: admitted (the state says preparing); 0: the run ended while queued
@@ -210,17 +252,12 @@ static int wait_admission(struct sup *s, struct sbx_err *err)
 		r = admission_try(&s->sd, s->task_fd, err);
 		if (r != 0)
 			break;
-		struct pollfd p[3] = {{.fd = ifd, .events = POLLIN},
-		                      {.fd = s->ctl_fd, .events = POLLIN},
-		                      {.fd = sfd, .events = POLLIN}};
-		if (poll(p, 3, QUEUE_RECHECK_MS) < 0 && errno != EINTR) {
+		enum wake w = wait_queue(s, ifd, sfd);
+		if (w == WAKE_ERROR) {
 			r = sbx_fail(err, errno, "poll");
 			break;
 		}
-		if (p[0].revents)
-			drain(ifd);
-		int grace;
-		if ((p[1].revents && sup_control(s, 0, &grace)) || p[2].revents) {
+		if (w == WAKE_STOP) {
 			end_without_run(s, TASK_STOPPED, NULL);
 			r = 0;
 			break;

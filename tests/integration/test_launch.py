@@ -122,6 +122,13 @@ def gone(pid):
     return st is None or st[0] in "ZX"
 
 
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    f = s[s.rindex(")") + 2:].split()
+    return int(f[11]) + int(f[12])  # utime + stime
+
+
 def children(pid):
     out = []
     try:
@@ -373,6 +380,12 @@ def test_stop_and_rm_while_queued(tasks):
     time.sleep(1.2)
     assert tasks.state(b)["queued_reason"] == "max_parallel 1 reached"
     assert tasks.state(c)["queued_reason"] == "behind 1 queued task (" + b + ")"
+    # waiting costs nothing: no busy loop among the queued supervisors
+    sups = [tasks.raw_state(x)["supervisor_pid"] for x in (b, c, d)]
+    before = sum(cpu_ticks(p) for p in sups)
+    time.sleep(2)
+    spent = (sum(cpu_ticks(p) for p in sups) - before) / os.sysconf("SC_CLK_TCK")
+    assert spent < 0.2, f"3 queued supervisors used {spent:.2f}s of CPU in 2s"
     sup = tasks.raw_state(b)["supervisor_pid"]
     r = tasks.run("stop", b, timeout=30)
     assert r.returncode == 0, r.stderr
