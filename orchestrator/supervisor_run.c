@@ -158,9 +158,13 @@ static void build_spec(struct sup *s, struct run_paths *p, char **env, struct sb
 
 /* ---- while it runs ---------------------------------------------------- */
 
-static void arm(int tfd, unsigned secs, unsigned interval)
+/* One-shot after secs (0: at once), then every interval seconds (0: no
+ * repeat).  A timeout beyond what time_t holds waits "forever" (68 years). */
+static void arm(int tfd, uint64_t secs, unsigned interval)
 {
-	struct itimerspec its = {.it_value = {.tv_sec = secs, .tv_nsec = secs ? 0 : 1},
+	if (secs > INT32_MAX)
+		secs = INT32_MAX;
+	struct itimerspec its = {.it_value = {.tv_sec = (time_t)secs, .tv_nsec = secs ? 0 : 1},
 	                         .it_interval = {.tv_sec = interval}};
 	timerfd_settime(tfd, 0, &its, NULL);
 }
@@ -175,7 +179,7 @@ void sup_begin_stop(struct sup *s, pid_t pid, int grace)
 	}
 	/* init forwards SIGTERM to the command; its exit ends the sandbox */
 	kill(pid, SIGTERM);
-	arm(s->tfd_kill, (unsigned)grace, 0);
+	arm(s->tfd_kill, (uint64_t)grace, 0);
 }
 
 static void pump_output(struct sup *s)
@@ -296,7 +300,7 @@ static void on_started(void *data, const struct sbx_run_info *info)
 		arm(s->tfd_stats, SUP_STATS_INTERVAL_S, SUP_STATS_INTERVAL_S);
 	}
 	if (s->def->timeout)
-		arm(s->tfd_timeout, (unsigned)s->def->timeout, 0);
+		arm(s->tfd_timeout, s->def->timeout, 0);
 }
 
 static int add_ev(int ep, int fd, uint32_t id)
