@@ -244,31 +244,6 @@ int sbx_mkdir_p(const char *path, mode_t mode, struct sbx_err *err)
 	return 0;
 }
 
-/* The names first, then the removals: no readdir() over a folder that is
- * changing.  Takes dfd. */
-static int rm_rf_children(int dfd, struct sbx_err *err)
-{
-	_cleanup_closedir_ DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return sbx_fail(err, errno, "opendir");
-	}
-	_cleanup_strv_free_ char **names = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (sbx_strv_push(&names, de->d_name) < 0)
-			return sbx_fail(err, ENOMEM, "remove");
-	}
-	for (char **n = names; n && *n; n++) {
-		int r = sbx_rm_rf_at(dirfd(d), *n, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* A directory of ours we may not even list (overlayfs leaves its work/work
  * at mode 0; an agent may chmod 000 a folder): give it 0700 and open it.
  * The chmod goes through an O_PATH fd of that very directory, never
@@ -289,6 +264,154 @@ static int open_locked_dir(int dirfd, const char *name)
 	return fd;
 }
 
+/* Open a directory to empty it: never a symlink, never another file
+ * system, and writable by us (a 0500 folder from an image). */
+static int open_for_removal(int dirfd, const char *name, dev_t dev, struct stat *ret,
+                            struct sbx_err *err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES)
+		fd = open_locked_dir(dirfd, name);
+	if (fd < 0)
+		return sbx_fail(err, errno, "open '%s'", name);
+	if (fstat(fd, ret) < 0 || ret->st_dev != dev) {
+		close(fd);
+		return sbx_failx(err, EXDEV, "remove '%s': is a mount point", name);
+	}
+	if (!(ret->st_mode & S_IWUSR) || !(ret->st_mode & S_IXUSR))
+		fchmod(fd, ret->st_mode | S_IRWXU);
+	return fd;
+}
+
+/* One folder being emptied: the names it held (read before any removal,
+ * so no readdir() runs over a changing folder) and where we are in them. */
+struct rm_frame {
+	char **names;
+	size_t next;
+	char *name; /* its own name in its parent */
+	dev_t dev;
+	ino_t ino;
+};
+
+static int read_names(int fd, char ***ret, struct sbx_err *err)
+{
+	int dup = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+	if (!d) {
+		if (dup >= 0)
+			close(dup);
+		return sbx_fail(err, errno, "opendir");
+	}
+	struct dirent *de;
+	int r = 0;
+	*ret = NULL;
+	while (r == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    sbx_strv_push(ret, de->d_name) < 0)
+			r = sbx_fail(err, ENOMEM, "remove");
+	closedir(d);
+	return r;
+}
+
+static void frames_free(struct rm_frame *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sbx_strv_free(f[i].names);
+		free(f[i].name);
+	}
+	free(f);
+}
+
+struct rm_stack {
+	struct rm_frame *f;
+	size_t depth, cap;
+};
+
+/* Push the folder fd is (named name in its parent). */
+static int rm_push(struct rm_stack *s, int fd, const char *name, const struct stat *st,
+                   struct sbx_err *err)
+{
+	if (s->depth == s->cap) {
+		size_t cap = s->cap * 2 + 8;
+		struct rm_frame *f = realloc(s->f, cap * sizeof(*f));
+		if (!f)
+			return sbx_fail(err, ENOMEM, "remove '%s'", name);
+		s->f = f;
+		s->cap = cap;
+	}
+	struct rm_frame *f = &s->f[s->depth];
+	*f = (struct rm_frame){NULL, 0, strdup(name), st->st_dev, st->st_ino};
+	s->depth++;
+	if (!f->name)
+		return sbx_fail(err, ENOMEM, "remove '%s'", name);
+	return read_names(fd, &f->names, err);
+}
+
+/* The emptied folder on top goes: up to its parent through "..", checked
+ * against the device and inode we came down from, and removed there. */
+static int rm_pop(struct rm_stack *s, int *cur, const char *root, struct sbx_err *err)
+{
+	struct rm_frame *f = &s->f[s->depth - 1], *parent = &s->f[s->depth - 2];
+	int up = openat(*cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat pst;
+	if (up < 0 || fstat(up, &pst) < 0 || pst.st_dev != parent->dev ||
+	    pst.st_ino != parent->ino) {
+		if (up >= 0)
+			close(up);
+		return sbx_failx(err, EXDEV, "remove '%s': the tree moved meanwhile", root);
+	}
+	close(*cur);
+	*cur = up;
+	if (unlinkat(up, f->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return sbx_fail(err, errno, "remove '%s'", f->name);
+	sbx_strv_free(f->names);
+	free(f->name);
+	s->depth--;
+	return 0;
+}
+
+/* Empty dirfd/name depth first with one open directory at a time, so a
+ * tree deeper than the open-file limit goes too. */
+static int rm_tree(int dirfd, const char *name, dev_t dev, struct sbx_err *err)
+{
+	struct stat st;
+	int cur = open_for_removal(dirfd, name, dev, &st, err);
+	if (cur < 0)
+		return cur;
+	struct rm_stack s = {NULL, 0, 0};
+	int r = rm_push(&s, cur, name, &st, err);
+	while (r >= 0) {
+		struct rm_frame *f = &s.f[s.depth - 1];
+		const char *n = f->names ? f->names[f->next] : NULL;
+		if (!n) {
+			if (s.depth == 1)
+				break;
+			r = rm_pop(&s, &cur, name, err);
+			continue;
+		}
+		f->next++;
+		struct stat cst;
+		if (fstatat(cur, n, &cst, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(cst.st_mode)) {
+			if (unlinkat(cur, n, 0) < 0 && errno != ENOENT)
+				r = sbx_fail(err, errno, "remove '%s'", n);
+			continue;
+		}
+		int child = open_for_removal(cur, n, dev, &st, err);
+		if (child < 0) {
+			r = child;
+			break;
+		}
+		close(cur);
+		cur = child;
+		r = rm_push(&s, cur, n, &st, err);
+	}
+	close(cur);
+	frames_free(s.f, s.depth);
+	return r;
+}
+
 int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 {
 	struct stat st;
@@ -299,23 +422,9 @@ int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 			return sbx_fail(err, errno, "remove '%s'", name);
 		return 0;
 	}
-	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 && errno == EACCES)
-		dfd = open_locked_dir(dirfd, name);
-	if (dfd < 0)
-		return sbx_fail(err, errno, "open '%s'", name);
-	struct stat dst;
-	if (fstat(dfd, &dst) < 0 || dst.st_dev != st.st_dev) {
-		/* a mount point: never descend into another file system */
-		close(dfd);
-		return sbx_failx(err, EXDEV, "remove '%s': is a mount point", name);
-	}
-	/* a directory we cannot list (mode 0500 from an image) */
-	if (!(dst.st_mode & S_IWUSR) || !(dst.st_mode & S_IXUSR))
-		fchmod(dfd, dst.st_mode | S_IRWXU);
-	int r = rm_rf_children(dfd, err);
+	int r = rm_tree(dirfd, name, st.st_dev, err);
 	if (r < 0)
-		return sbx_wrap(err, "remove '%s'", name);
+		return r;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return sbx_fail(err, errno, "remove '%s'", name);
 	return 0;
