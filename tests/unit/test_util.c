@@ -6,6 +6,11 @@
 
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/util.h"
@@ -79,6 +84,44 @@ static void test_duration(void **state)
 	assert_string_equal(err.msg, "timeout: '2hours' is not a duration (use e.g. 90s, 5m, 2h)");
 }
 
+/* A tree deeper than the open-file limit, with a folder of mode 0 and a
+ * symlink to a canary outside: all gone, the canary untouched. */
+static void test_rm_rf_deep(void **state)
+{
+	char base[] = "/tmp/trimo-unit-rm-XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char canary[300];
+	snprintf(canary, sizeof(canary), "%s/canary", base);
+	assert_int_equal(mkdir(canary, 0755), 0);
+	int fd = open(base, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(mkdirat(fd, "t", 0755), 0);
+	int cur = openat(fd, "t", O_RDONLY | O_DIRECTORY);
+	assert_int_equal(symlinkat(canary, cur, "link"), 0);
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(mkdirat(cur, "d", 0755), 0);
+		int next = openat(cur, "d", O_RDONLY | O_DIRECTORY);
+		close(cur);
+		cur = next;
+	}
+	assert_int_equal(mkdirat(cur, "locked", 0), 0);
+	close(cur);
+	pid_t p = fork();
+	if (p == 0) {
+		struct rlimit l = {32, 32};
+		setrlimit(RLIMIT_NOFILE, &l);
+		struct sbx_err err = {0};
+		_exit(sbx_rm_rf_at(fd, "t", &err) == 0 ? 0 : 1);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(faccessat(fd, "t", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(faccessat(fd, "canary", F_OK, 0), 0);
+	struct sbx_err err;
+	assert_int_equal(sbx_rm_rf_at(AT_FDCWD, base, &err), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -87,6 +130,7 @@ int main(void)
 	    cmocka_unit_test(test_wrap_truncates),
 	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_rm_rf_deep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
