@@ -152,14 +152,13 @@ class GitEnv:
             a.append("--push-tags")
         return a + list(extra)
 
-    def serve(self, **kw):
+    def serve(self, env=None, **kw):
         """`trimo-sbx-git serve-push`: the supervisor's accept loop."""
         self.stop()
         log = open(self.serve_log, "a")
         argv = [self.tools["trimo-sbx-git"], "serve-push", "--socket", self.sock] + \
             self.policy_args(**kw)
-        self.server = self.sbx.popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     env=kw.get("env"))
+        self.server = self.sbx.popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         for _ in range(200):
             if os.path.exists(self.sock):
