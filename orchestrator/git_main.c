@@ -243,5 +243,7 @@ int main(int argc, char **argv)
 	sbx_strv_free(o.protected_branches);
 	if (r < 0)
 		fprintf(stderr, "trimo-sbx-git %s: %s\n", cmd, err.msg);
-	return r == 0 ? 0 : r > 0 ? 1 : r == -EINVAL ? 2 : 125;
+	/* 2: the user's input (config, names, an existing branch) */
+	bool input = r == -EINVAL || r == -EEXIST || r == -ENOENT;
+	return r == 0 ? 0 : r > 0 ? 1 : input ? 2 : 125;
 }

@@ -27,7 +27,8 @@ enum { EV_LISTEN = 1, EV_OUT = 2 };
 
 struct git_pushd {
 	struct git_push_conf conf;
-	char path[108];
+	int dir_fd;    /* the socket's folder */
+	char name[64]; /* the socket's name in it */
 	char helper[PATH_MAX];
 	int listen_fd;
 	int ep;
@@ -104,17 +105,27 @@ int git_pushd_argv(const struct git_push_conf *c, const char *helper, char ***re
 	return 0;
 }
 
+/* Bound through /proc/self/fd/N/NAME: a task folder's path may be longer
+ * than sun_path's 108 bytes. */
 static int listen_on(struct git_pushd *p, const char *path, struct sbx_err *err)
 {
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (!*name || strlen(name) >= sizeof(p->name))
+		return sbx_failx(err, EINVAL, "push socket '%s': bad name", path);
+	strcpy(p->name, name);
+	_cleanup_free_ char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return sbx_fail(err, ENOMEM, "push socket");
+	p->dir_fd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (p->dir_fd < 0)
+		return sbx_fail(err, errno, "push socket: folder '%s'", *dir ? dir : "/");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(p->path))
-		return sbx_failx(err, ENAMETOOLONG, "push socket '%s': path too long", path);
-	strcpy(sa.sun_path, path);
-	strcpy(p->path, path);
+	sbx_fmt(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", p->dir_fd, p->name);
 	p->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (p->listen_fd < 0)
 		return sbx_fail(err, errno, "push socket");
-	unlink(path);
+	unlinkat(p->dir_fd, p->name, 0);
 	mode_t old = umask(0077);
 	int r = bind(p->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
@@ -136,7 +147,7 @@ int git_pushd_open(const char *path, const struct git_push_conf *conf, struct gi
 	if (!p)
 		return sbx_fail(err, ENOMEM, "push socket");
 	p->conf = *conf;
-	p->listen_fd = p->ep = p->out_fd = -1;
+	p->listen_fd = p->ep = p->out_fd = p->dir_fd = -1;
 	int r = 0;
 	if (conf->helper)
 		snprintf(p->helper, sizeof(p->helper), "%s", conf->helper);
@@ -327,9 +338,11 @@ void git_pushd_close(struct git_pushd *p, unsigned wait_s)
 		read_output(p);
 	}
 	if (p->listen_fd >= 0) {
-		unlink(p->path);
+		unlinkat(p->dir_fd, p->name, 0);
 		close(p->listen_fd);
 	}
+	if (p->dir_fd >= 0)
+		close(p->dir_fd);
 	if (p->ep >= 0)
 		close(p->ep);
 	free(p);
