@@ -68,7 +68,9 @@ def user_cgroup():
     if cgroup2_only():
         yield None
         return
-    name = f"trimo-test.user-{pw.pw_uid}"
+    # one per session: concurrent sessions on one machine (several worktrees)
+    # would otherwise remove each other's folders at their end
+    name = f"trimo-test.user-{pw.pw_uid}.{os.getpid()}"
     made = []
     for c in CGROUP_V1_CONTROLLERS:
         own = own_cgroup_v1(c)
