@@ -37,7 +37,8 @@ struct git_push_conf {
 
 struct git_pushd;
 
-/* Create the socket at path (an old one there is replaced), mode 0600.
+/* Create the socket at path (an old one there is replaced), for its owner
+ * only (umask 077).
  * conf's strings must outlive the server. */
 int git_pushd_open(const char *path, const struct git_push_conf *conf, struct git_pushd **ret,
                    struct sbx_err *err);
