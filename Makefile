@@ -20,7 +20,7 @@ LDFLAGS_BASE := $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
 # only where it is used.
 PKG_common       :=
 PKG_config       := inih
-PKG_rootfs       := libarchive jansson
+PKG_rootfs       := libarchive jansson nettle
 PKG_sandbox      := libseccomp libcap jansson
 PKG_runtime      := libsystemd
 PKG_orchestrator := jansson
@@ -66,11 +66,16 @@ LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))
 # bin/trimo-sbx links only what every start needs (libc, libseccomp,
 # libcap, jansson, inih: --as-needed drops the rest).  Heavy libraries live
 # in helpers it runs for the rare work that needs them.
-BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope $(BIN)/trimo-sbx-git $(BIN)/git-remote-trimo
+BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope $(BIN)/trimo-sbx-image $(BIN)/trimo-sbx-git \
+	$(BIN)/git-remote-trimo
 
 all: $(BINS)
 
 $(BIN)/trimo-sbx: $(BUILD)/orchestrator/main.o $(LIBS_ALL) | $(BIN)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
+
+# libarchive (and libxml2, ICU behind it) for image imports
+$(BIN)/trimo-sbx-image: $(BUILD)/orchestrator/image_main.o $(LIBS_ALL) | $(BIN)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
 
 # libsystemd (sd-bus) for the rootless cgroup v2 scope
@@ -110,6 +115,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS_ALL) | $(BUILD)/tests
 	$(CC) $(CFLAGS_BASE) $(foreach m,$(MODULES),$(call pkg_cflags,$(m))) $(CFLAGS) \
+		-DTEST_BIN_DIR='"$(abspath $(BIN))"' \
 		-Wno-missing-prototypes -MMD -MP -o $@ $< $(LDFLAGS_BASE) \
 		-Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL) -lcmocka
 
@@ -126,7 +132,7 @@ $(BUILD):
 deps:
 	scripts/install-deps
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: $(BINS) $(BUILD)/probe $(BUILD)/tests/git-job-driver

@@ -156,6 +156,23 @@ int sbx_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *r
 	return 0;
 }
 
+int sbx_helper_path(const char *name, const char *env, char *buf, size_t size)
+{
+	const char *e = env ? getenv(env) : NULL;
+	if (e && e[0])
+		return (size_t)snprintf(buf, size, "%s", e) < size ? 0 : -ENAMETOOLONG;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -errno;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	return (size_t)snprintf(buf, size, "%s/%s", self, name) < size ? 0 : -ENAMETOOLONG;
+}
+
 long sbx_read_long(const char *path, long def)
 {
 	FILE *f = fopen(path, "re");
@@ -247,6 +264,26 @@ static int rm_rf_children(int dfd, dev_t dev, struct sbx_err *err)
 	return ret;
 }
 
+/* A directory of ours we may not even list (overlayfs leaves its work/work
+ * at mode 0; an agent may chmod 000 a folder): give it 0700 and open it.
+ * The chmod goes through an O_PATH fd of that very directory, never
+ * through a name a symlink could have replaced meanwhile. */
+static int open_locked_dir(int dirfd, const char *name)
+{
+	int p = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p);
+	int fd = -1;
+	if (chmod(path, 0700) == 0)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	close(p);
+	errno = e;
+	return fd;
+}
+
 int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 {
 	struct stat st;
@@ -258,6 +295,8 @@ int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 		return 0;
 	}
 	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && errno == EACCES)
+		dfd = open_locked_dir(dirfd, name);
 	if (dfd < 0)
 		return sbx_fail(err, errno, "open '%s'", name);
 	struct stat dst;

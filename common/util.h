@@ -34,6 +34,10 @@ int sbx_write_file_atomic(int dirfd, const char *path, const void *data, size_t 
  * when it cannot be read. */
 long sbx_read_long(const char *path, long def);
 
+/* The path of a helper program that lives next to this one
+ * (/proc/self/exe's folder + name), or $env when that variable is set. */
+int sbx_helper_path(const char *name, const char *env, char *buf, size_t size);
+
 /* write() all of buf, retrying on EINTR and short writes. */
 int sbx_write_all(int fd, const void *buf, size_t len);
 

@@ -121,8 +121,8 @@ static const char task_ini_help[] =
     "allow = HOST:PORT ...\n"
     "    Egress allowlist: the sandbox reaches only these, through a proxy.\n"
     "    HOST is a name (api.example.com), *.DOMAIN (any name under DOMAIN,\n"
-    "    not DOMAIN itself), an IP, or [IPv6]; the port is required.  Not with\n"
-    "    mode host.  Repeatable.\n"
+    "    not DOMAIN itself), an IP, or [IPv6]; the port is required.  Only with\n"
+    "    mode none: the proxy is then the only way out.  Repeatable.\n"
     "allow_host_loopback = BOOLEAN\n"
     "    Let the sandbox reach the host's 127.0.0.1 (mode nat).  Default no.\n";
 

@@ -672,9 +672,12 @@ static int finish_network(struct cfg_parser *p, struct task_build *b)
 		cfg_locate(p, "network", "allow_host_loopback");
 		return cfg_fail(p, "needs mode = nat (mode is %s)", mode);
 	}
-	if (b->n_allow && net->mode == SBX_NET_HOST) {
+	/* the allowlist proxy is the only way out: nat or host would give the
+	 * sandbox a route around it */
+	if (b->n_allow && net->mode != SBX_NET_NONE) {
 		cfg_locate(p, "network", "allow");
-		return cfg_fail(p, "cannot filter mode = host (use none or nat)");
+		return cfg_fail(p, "needs mode = none: the proxy is the only way out (mode is %s)",
+		                mode);
 	}
 	return 0;
 }

@@ -22,5 +22,15 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* Execs bin/trimo-sbx-image with the same arguments. */
+int cmd_image_exec(int argc, char **argv);
+int cmd_launch(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_followup(int argc, char **argv);
 
 #endif

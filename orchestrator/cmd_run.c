@@ -15,6 +15,9 @@
 #include "config/config.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/limits.h"
+#include "orchestrator/rundir.h"
+#include "rootfs/image.h"
+#include "runtime/network.h"
 #include "runtime/run.h"
 #include "sandbox/caps.h"
 #include "sandbox/mount.h"
@@ -27,6 +30,10 @@ static const char run_usage[] =
     "\n"
     "IMAGE:\n"
     "  dir:PATH                 a root file system folder, used in place (read-only)\n"
+    "  FILE.tar[.gz|.zst|.xz|.bz2], oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE,\n"
+    "  NAME (from image import --name), sha256:DIGEST\n"
+    "                           imported once into the image store; the sandbox gets\n"
+    "                           a private writable layer on top, removed at the end\n"
     "\n"
     "Options:\n"
     "  --name NAME              the sandbox's name (default: run-XXXX)\n"
@@ -34,7 +41,9 @@ static const char run_usage[] =
     "  -w, --workdir DIR        working directory inside (created if missing)\n"
     "  -e, --env K=V | K        set a variable (K alone: take the caller's value)\n"
     "  --bind SRC:DST[:ro]      bind a host path (repeatable; nosuid, nodev)\n"
-    "  --rw                     write the rootfs in place (default: read-only)\n"
+    "  --rw                     dir: write the rootfs in place (default: read-only)\n"
+    "  --read-only              a stored image without a writable layer\n"
+    "  --keep                   keep the writable layer (its folder is printed)\n"
     "  -t, --tty                give the command its own pseudo-terminal\n"
     "  --cap-add CAP, --cap-drop CAP\n"
     "                           change the capabilities kept (ALL for every one)\n"
@@ -44,6 +53,13 @@ static const char run_usage[] =
     "                           unmasked /proc) and nothing more\n"
     "  --ulimit NAME=SOFT[:HARD]\n"
     "                           a resource limit (nofile, nproc, core, as, ...)\n"
+    "  --network none|nat|host  none: loopback only (default); nat: outbound through\n"
+    "                           pasta/slirp4netns; host: the host's network (debugging)\n"
+    "  --publish [IP:]HOSTPORT:PORT[/udp]\n"
+    "                           forward a host port (127.0.0.1 by default) inside (nat)\n"
+    "  --allow-host-loopback    nat: reach the host's 127.0.0.1 at the gateway address\n"
+    "  --allow HOST:PORT        egress only through a proxy, to these (repeatable;\n"
+    "                           *.domain:PORT for subdomains)\n"
     "\n"
     "Resource caps (a cgroup per sandbox; defaults from the user config's [limits]):\n"
     "  --memory SIZE            memory cap (K, M, G); no swap unless --memory-swap\n"
@@ -57,6 +73,10 @@ static const char run_usage[] =
 
 struct run_opts {
 	struct sbx_spec spec;
+	struct sbx_image img;	   /* a stored image, held while the sandbox runs */
+	struct sbx_rundir rundir;  /* its private writable layer */
+	bool keep, read_only;
+	bool image_runtime_error; /* exit 125, not 2 */
 	struct sbx_limits limits; /* what the command line set */
 	bool stats;
 	char *name;
@@ -66,10 +86,15 @@ struct run_opts {
 	size_t n_binds;
 	char *image;
 	bool help;
+	struct sbx_net_opts net;
+	struct sbx_publish *publish;
+	char **allow;
 };
 
 static void run_opts_free(struct run_opts *o)
 {
+	rundir_finish(&o->rundir, o->keep);
+	image_release(o->img.hold_fd);
 	free(o->name);
 	sbx_strv_free(o->env);
 	sbx_strv_free(o->cap_add);
@@ -79,6 +104,8 @@ static void run_opts_free(struct run_opts *o)
 		free((char *)o->binds[i].dst);
 	}
 	free(o->binds);
+	free(o->publish);
+	sbx_strv_free(o->allow);
 }
 
 static bool valid_env_name(const char *s, size_t n)
@@ -257,6 +284,12 @@ enum {
 	OPT_OOM_KILL,
 	OPT_NO_LIMITS,
 	OPT_STATS,
+	OPT_KEEP,
+	OPT_READ_ONLY,
+	OPT_NETWORK,
+	OPT_PUBLISH,
+	OPT_ALLOW,
+	OPT_ALLOW_HOST_LOOPBACK,
 };
 
 static const struct option run_options[] = {
@@ -272,6 +305,10 @@ static const struct option run_options[] = {
     {"security-opt", required_argument, NULL, OPT_SECURITY},
     {"nested", no_argument, NULL, OPT_NESTED},
     {"ulimit", required_argument, NULL, OPT_ULIMIT},
+    {"network", required_argument, NULL, OPT_NETWORK},
+    {"publish", required_argument, NULL, OPT_PUBLISH},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"memory-swap", required_argument, NULL, OPT_MEMORY_SWAP},
     {"cpus", required_argument, NULL, OPT_CPUS},
@@ -279,6 +316,8 @@ static const struct option run_options[] = {
     {"oom-kill", required_argument, NULL, OPT_OOM_KILL},
     {"no-limits", no_argument, NULL, OPT_NO_LIMITS},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"keep", no_argument, NULL, OPT_KEEP},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -334,6 +373,22 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return 0;
 	case OPT_ULIMIT:
 		return parse_ulimit(spec, arg, err);
+	case OPT_NETWORK:
+		return net_parse_mode(arg, "--network", &o->net.mode, err);
+	case OPT_PUBLISH: {
+		struct sbx_publish *np = realloc(o->publish, (o->net.n_publish + 1) * sizeof(*np));
+		if (!np)
+			return sbx_fail(err, ENOMEM, "--publish");
+		o->publish = np;
+		return net_parse_publish(arg, "--publish", &np[o->net.n_publish++], err);
+	}
+	case OPT_ALLOW:
+		if (net_check_allow_rule(arg, "--allow", err) < 0)
+			return -EINVAL;
+		return push(&o->allow, arg, err);
+	case OPT_ALLOW_HOST_LOOPBACK:
+		o->net.allow_host_loopback = true;
+		return 0;
 	case OPT_MEMORY:
 		return config_parse_limit(&o->limits, "memory", arg, "--memory", err);
 	case OPT_MEMORY_SWAP:
@@ -348,6 +403,12 @@ static int parse_one(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return config_parse_limit(&o->limits, "enabled", "no", "--no-limits", err);
 	case OPT_STATS:
 		o->stats = true;
+		return 0;
+	case OPT_KEEP:
+		o->keep = true;
+		return 0;
+	case OPT_READ_ONLY:
+		o->read_only = true;
 		return 0;
 	case 'h':
 		o->help = true;
@@ -452,13 +513,39 @@ static int parse_args(struct run_opts *o, int argc, char **argv, struct sbx_err 
 	return 0;
 }
 
-static int resolve_image(struct run_opts *o, struct sbx_err *err)
+/* dir:PATH is used in place (read-only unless --rw); anything else comes
+ * from the image store (imported once) and gets a private writable layer
+ * in the state folder, gone when the run ends unless --keep. */
+static int resolve_image(struct run_opts *o, const struct sbx_user_config *ucfg,
+			 struct sbx_err *err)
 {
-	if (!strncmp(o->image, "dir:", 4) && o->image[4]) {
+	if (!strncmp(o->image, "dir:", 4)) {
+		if (!o->image[4])
+			return sbx_failx(err, EINVAL, "image 'dir:': name a folder");
 		o->spec.lower = o->image + 4;
 		return 0;
 	}
-	return sbx_failx(err, EINVAL, "image '%s': unsupported source (use dir:PATH)", o->image);
+	if (o->spec.rootfs_rw)
+		return sbx_failx(err, EINVAL,
+				 "--rw writes a dir: image in place; '%s' gets a writable layer of "
+				 "its own (--read-only for none)",
+				 o->image);
+	struct image_import_opts iopts = {.hold = true};
+	int r = image_import(ucfg->storage.image_dir, o->image, NULL, &iopts, &o->img, err);
+	if (r < 0) {
+		o->image_runtime_error = !image_err_is_input(err);
+		return sbx_wrap(err, "image '%s'", o->image);
+	}
+	o->spec.lower = o->img.path;
+	r = rundir_create(ucfg->storage.state_dir, o->name, &o->rundir, err);
+	if (r < 0) {
+		o->image_runtime_error = true;
+		return r;
+	}
+	o->spec.upper = o->rundir.upper;
+	o->spec.work = o->rundir.work;
+	o->spec.keep_root_rw = !o->read_only;
+	return 0;
 }
 
 static int build_spec(struct run_opts *o, struct sbx_err *err)
@@ -473,9 +560,6 @@ static int build_spec(struct run_opts *o, struct sbx_err *err)
 	}
 	spec->name = o->name;
 	int r = caps_compute(caps_default(), o->cap_add, o->cap_drop, &spec->caps, err);
-	if (r < 0)
-		return r;
-	r = resolve_image(o, err);
 	if (r < 0)
 		return r;
 	spec->binds = o->binds;
@@ -525,10 +609,18 @@ static void report_end(const struct run_opts *o, const struct sbx_run_result *re
 		print_stats(o, res);
 }
 
+/* After READY, before START: the namespaces exist, nothing runs inside. */
+static int attach_net(void *data, const struct sbx_run_info *info, struct sbx_err *err)
+{
+	return net_attach(data, info->pid, err);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	memset(&o, 0, sizeof(o));
+	o.img.hold_fd = -1;
+	o.rundir.lock_fd = -1;
 	struct sbx_err err = {0};
 	int code;
 	_cleanup_strv_free_ char **env = NULL;
@@ -549,6 +641,10 @@ int cmd_run(int argc, char **argv)
 		code = cli_report(EXIT_USAGE, &err);
 		goto out;
 	}
+	if (resolve_image(&o, ucfg, &err) < 0) {
+		code = cli_report(o.image_runtime_error ? EXIT_RUNTIME : EXIT_USAGE, &err);
+		goto out;
+	}
 	struct sbx_limits eff;
 	config_merge_limits(&o.limits, &ucfg->limits, &eff);
 	if ((o.limits.set & SBX_LIMIT_MEMORY_SWAP) && !(eff.set & SBX_LIMIT_MEMORY)) {
@@ -559,21 +655,41 @@ int cmd_run(int argc, char **argv)
 	limits_to_cgroup(&eff, &cgl);
 	if (cgl.unlimited)
 		cli_warn("%s runs without resource limits (no memory, CPU or pids cap)", o.name);
+	struct sbx_net net;
+	net_init(&net);
+	o.net.publish = o.publish;
+	o.net.allow = o.allow;
+	o.net.log_fd = STDERR_FILENO; /* "egress refused: ..." lines */
+	if (net_prepare(&net, &o.net, &err) < 0 || net_env_push(&net, &env, &err) < 0) {
+		net_release(&net);
+		code = cli_error(EXIT_USAGE, "run: %s", err.msg);
+		goto out;
+	}
+	o.spec.host_network = !net_wants_netns(&net);
+	if (o.spec.host_network)
+		cli_warn("%s", net_host_warning());
 	o.spec.envp = env;
 	struct sbx_run_opts ropts = {
 	    .limits = &cgl,
 	    .cgroup_parent = ucfg->cgroups.parent,
+	    .data = &net,
+	    .before_start = attach_net,
 	    .watch_fd = -1,
 	};
 	fflush(stdout);
 	struct sbx_run_result res;
-	if (run_sandbox(&o.spec, &ropts, &res, &err) < 0) {
+	int rr = run_sandbox(&o.spec, &ropts, &res, &err);
+	net_release(&net); /* ends pasta/slirp4netns and the proxy */
+	if (rr < 0) {
 		code = cli_report(res.bad_input ? EXIT_USAGE : EXIT_RUNTIME, &err);
 		goto out;
 	}
 	if (res.warning[0])
 		cli_warn("%s", res.warning);
 	report_end(&o, &res);
+	if (o.keep && o.rundir.path)
+		fprintf(stderr, "trimo-sbx: %s: kept its writable layer in %s\n", o.name,
+			o.rundir.upper);
 	code = res.exit_code;
 out:
 	run_opts_free(&o);

@@ -270,6 +270,13 @@ int cgroup_oom_event(struct sbx_cgroup *cg, uint64_t *ret_new_kills, struct sbx_
 		if (cg->version == SBX_CGROUP_V1 && r == sizeof(uint64_t))
 			events += *(uint64_t *)buf;
 	}
+	if (events && cg->version == SBX_CGROUP_V1 && cg->limits.oom_group) {
+		/* the kernel's killer is off here (see cgroup_v1.c): this OOM
+		 * is ours to end, all at once, and counts as one kill */
+		cg->oom_kills_seen += 1;
+		*ret_new_kills = 1;
+		return cgroup_kill(cg, err);
+	}
 	uint64_t count = oom_kill_count(cg, events);
 	/* The v1 eventfd ticks when the OOM killer is invoked, a moment before
 	 * its victim is counted (measured: the counter still showed 0 on
@@ -282,10 +289,6 @@ int cgroup_oom_event(struct sbx_cgroup *cg, uint64_t *ret_new_kills, struct sbx_
 	uint64_t fresh = count > cg->oom_kills_seen ? count - cg->oom_kills_seen : 0;
 	cg->oom_kills_seen = count > cg->oom_kills_seen ? count : cg->oom_kills_seen;
 	*ret_new_kills = fresh;
-	/* v1 has no memory.oom.group: the whole leaf goes, as on v2.  An OOM
-	 * in the leaf is reason enough, counted or not. */
-	if ((fresh || events) && cg->version == SBX_CGROUP_V1 && cg->limits.oom_group)
-		return cgroup_kill(cg, err);
 	return 0;
 }
 

@@ -14,31 +14,15 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 
 extern char **environ;
-
-/* The helper lives next to this program. */
-static int helper_path(char *buf, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	if ((size_t)snprintf(buf, size, "%s/trimo-sbx-scope", self) >= size)
-		return -ENAMETOOLONG;
-	return 0;
-}
 
 int cgroup_start_scope_helper(const char *unit, pid_t pid, void *data, struct sbx_err *err)
 {
 	(void)data;
 	char path[PATH_MAX], pidbuf[32];
-	int r = helper_path(path, sizeof(path));
+	int r = sbx_helper_path("trimo-sbx-scope", NULL, path, sizeof(path));
 	if (r < 0)
 		return sbx_fail(err, -r, "systemd scope: find trimo-sbx-scope");
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);

@@ -204,6 +204,17 @@ static int write_limits(struct sbx_cgroup *cg, struct sbx_err *err)
 	int r = cg_v1_set_memory(cg, l, err);
 	if (r < 0)
 		return r;
+	/* v1 has no memory.oom.group.  For --oom-kill group the kernel's OOM
+	 * killer is switched off in the leaf: at an OOM every task in it waits
+	 * in the fault, the oom eventfd fires, and cgroup_oom_event kills the
+	 * whole leaf, so nothing in the sandbox runs on after the OOM (killing
+	 * after the kernel's own victim would let the rest run for a moment). */
+	if (l->oom_group) {
+		struct cg_leaf *mem = cg_leaf_for(cg, CG_MEMORY);
+		r = cg_write(mem->fd, mem->path, "memory.oom_control", "1", err);
+		if (r < 0)
+			return r;
+	}
 	struct cg_leaf *cpu = cg_leaf_for(cg, CG_CPU);
 	if (l->cpu_quota_us) {
 		snprintf(v, sizeof(v), "%llu", SBX_CPU_PERIOD_US);

@@ -20,6 +20,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "runtime/network.h"
 #include "sandbox/idmap.h"
 #include "sandbox/seccomp.h"
 
@@ -258,32 +259,12 @@ static void check_cgroups(struct hostcheck *hc)
 
 static void check_network(struct hostcheck *hc)
 {
-	static const char *const dirs[] = {"/usr/bin", "/bin", "/usr/local/bin", NULL};
-	const char *found = NULL;
-	static const char *const tools[] = {"pasta", "slirp4netns", NULL};
-	char path[256];
-	for (size_t t = 0; tools[t] && !found; t++)
-		for (size_t d = 0; dirs[d] && !found; d++) {
-			snprintf(path, sizeof(path), "%s/%s", dirs[d], tools[t]);
-			if (access(path, X_OK) == 0)
-				found = tools[t];
-		}
-	if (!found) {
-		add(hc, "network nat", CHECK_WARN,
-		    "neither pasta nor slirp4netns is installed (`apt install passt`): "
-		    "only network modes none and host work");
-		return;
-	}
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		add(hc, "network nat", CHECK_WARN,
-		    "%s found, but /dev/net/tun: %s (ask the administrator to make it 0666, "
-		    "as most distributions ship it)",
-		    found, strerror(errno));
-		return;
-	}
-	close(fd);
-	add(hc, "network nat", CHECK_OK, "%s, /dev/net/tun usable", found);
+	char detail[256] = "";
+	struct sbx_err err = {0};
+	if (net_check_host(detail, sizeof(detail), &err) < 0)
+		add(hc, "network nat", CHECK_WARN, "%s (modes none and host work)", err.msg);
+	else
+		add(hc, "network nat", CHECK_OK, "%s", detail);
 }
 
 static void check_landlock(struct hostcheck *hc)

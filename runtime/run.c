@@ -191,7 +191,10 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 	    .last_cap = caps_last_cap(),
 	};
 	clock_gettime(CLOCK_MONOTONIC, &st->t0);
-	pid_t pid = do_clone(NS_FLAGS, st->cg ? cgroup_fd(st->cg) : -1);
+	uint64_t flags = NS_FLAGS;
+	if (st->spec.host_network)
+		flags &= ~(uint64_t)CLONE_NEWNET;
+	pid_t pid = do_clone(flags, st->cg ? cgroup_fd(st->cg) : -1);
 	if (pid < 0) {
 		int e = errno;
 		if (e == EPERM || e == ENOSPC || e == EUSERS || e == EACCES)

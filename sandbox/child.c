@@ -248,7 +248,7 @@ static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
 	r = net_child_hostname(spec->hostname ? spec->hostname : spec->name, err);
 	if (r < 0)
 		return r;
-	r = net_child_loopback(err);
+	r = spec->host_network ? 0 : net_child_loopback(err);
 	if (r < 0)
 		return r;
 	int keep[2] = {c->sync_fd, c->tty_fd};

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -497,6 +498,18 @@ static int setup_binds(int root_fd, const struct sbx_mount_ctx *ctx, struct sbx_
 	return 0;
 }
 
+/* Linux 5.11 brought overlayfs mounts in user namespaces. */
+static bool overlay_userns_kernel(const char *release)
+{
+	unsigned major = 0, minor = 0;
+	for (; *release >= '0' && *release <= '9'; release++)
+		major = major * 10 + (unsigned)(*release - '0');
+	if (*release == '.')
+		for (release++; *release >= '0' && *release <= '9'; release++)
+			minor = minor * 10 + (unsigned)(*release - '0');
+	return major > 5 || (major == 5 && minor >= 11);
+}
+
 /* The root: a bind of the image tree, or an overlay on it.  It is attached
  * over the image's own path (in our private namespace) so pivot_root has a
  * mount point to enter; returns an O_PATH fd of the new root. */
@@ -531,6 +544,14 @@ static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 			sbx_fmt(upper, sizeof(upper), "%s", ctx->upper);
 			sbx_fmt(work, sizeof(work), "%s", ctx->work);
 		}
+		/* Every layer by /proc/self/fd: a ',' or ':' in a path would split
+		 * overlay's options on kernels that parse them as one string. */
+		_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (ufd < 0 || wfd < 0)
+			return sbx_fail(err, errno, "overlay upper '%s'", ufd < 0 ? upper : work);
+		sbx_fmt(upper, sizeof(upper), "/proc/self/fd/%d", ufd);
+		sbx_fmt(work, sizeof(work), "/proc/self/fd/%d", wfd);
 		sbx_fmt(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lower);
 		/* userxattr: in a user namespace overlay keeps its metadata in
 		 * user.* xattrs; without it removing a lower folder fails (EIO). */
@@ -540,8 +561,15 @@ static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 		                           {"userxattr", NULL},
 		                           {NULL, NULL}};
 		_cleanup_close_ int m = new_fs("overlay", o, 0, "the rootfs overlay", err);
-		if (m < 0)
+		if (m < 0) {
+			struct utsname u;
+			if (uname(&u) == 0 && !overlay_userns_kernel(u.release))
+				return sbx_wrap(err, "overlayfs in a user namespace needs Linux 5.11 or "
+						     "later (this is %s); fuse-overlayfs is not "
+						     "supported yet",
+						u.release);
 			return m;
+		}
 		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return sbx_fail(err, errno, "mount the rootfs overlay");
 	}

@@ -66,6 +66,8 @@ struct sbx_spec {
 	const char *seccomp_file;
 	bool nested; /* allow nested user namespaces and mounts, unmasked /proc */
 	bool tty;    /* a pseudo-terminal relayed by the runner */
+	/* the host's network namespace: no CLONE_NEWNET, lo left alone */
+	bool host_network;
 
 	struct sbx_rlimit rlimits[SBX_MAX_RLIMITS];
 	size_t n_rlimits;

@@ -102,7 +102,10 @@ def tools():
     (the checkout may live in a folder only root can read)."""
     d = _public_tmpdir("trimo-test-bin-")
     out = {}
-    for name, src in (("trimo-sbx", SBX_SRC), ("probe", PROBE_SRC)):
+    bindir = os.path.dirname(SBX_SRC)
+    helpers = [(n, os.path.join(bindir, n)) for n in sorted(os.listdir(bindir))
+               if n.startswith("trimo-sbx-") or n.startswith("git-remote-")]
+    for name, src in [("trimo-sbx", SBX_SRC), ("probe", PROBE_SRC)] + helpers:
         if not os.path.exists(src):
             pytest.fail(f"{src} is missing: run the tests through `make integration`")
         dst = os.path.join(d, name)
@@ -186,10 +189,11 @@ class Runner:
         self.image_dir = os.path.join(self.home, ".local/share/trimo-sbx/images")
         self.write_config("")
 
-    def write_config(self, text):
+    def write_config(self, text, state_dir=None, image_dir=None):
         """The user config (named by TRIMO_SBX_CONFIG, root too): the test's
         own state and image folders, the delegated cgroup, and text."""
-        base = (f"[storage]\nstate_dir = {self.state_dir}\nimage_dir = {self.image_dir}\n")
+        base = (f"[storage]\nstate_dir = {state_dir or self.state_dir}\n"
+                f"image_dir = {image_dir or self.image_dir}\n")
         if self.cgroup:
             base += f"[cgroups]\nparent = {self.cgroup['parent']}\n"
         text = base + text

@@ -172,7 +172,6 @@ static void test_every_key(void **state)
 	    "mode = nat\n"
 	    "publish = 8080:3000 127.0.0.2:9000:9000/udp\n"
 	    "publish = [::1]:8443:443/tcp\n"
-	    "allow = api.anthropic.com:443 *.NPMJS.org:443 10.0.0.1:80 [2001:db8::0001]:443\n"
 	    "allow_host_loopback = on\n",
 	    NULL);
 	const struct sbx_cfg_task *t = &cfg->task;
@@ -233,6 +232,15 @@ static void test_every_key(void **state)
 	assert_string_equal(n->publish[2].addr, "::1");
 	assert_int_equal(n->publish[2].host_port, 8443);
 	assert_int_equal(n->publish[2].port, 443);
+	assert_int_equal(n->n_allow, 0);
+	assert_true(n->allow_host_loopback);
+	config_free_task(cfg);
+	/* allow goes with mode none (nat would be a route around the proxy) */
+	cfg = parse_ok(MIN "[network]\n"
+	                   "allow = api.anthropic.com:443 *.NPMJS.org:443 10.0.0.1:80 "
+	                   "[2001:db8::0001]:443\n",
+	               NULL);
+	n = &cfg->network;
 	assert_int_equal(n->n_allow, 4);
 	assert_int_equal(n->allow[0].kind, SBX_ALLOW_NAME);
 	assert_string_equal(n->allow[0].host, "api.anthropic.com");
@@ -244,7 +252,6 @@ static void test_every_key(void **state)
 	assert_int_equal(n->allow[2].port, 80);
 	assert_int_equal(n->allow[3].kind, SBX_ALLOW_IP);
 	assert_string_equal(n->allow[3].host, "2001:db8::1");
-	assert_true(n->allow_host_loopback);
 	config_free_task(cfg);
 }
 
@@ -618,7 +625,11 @@ static void test_network_modes(void **state)
 	parse_fails(MIN "[network]\nmode = host\nallow_host_loopback = yes\n", NULL,
 	            "task.ini:7: [network] allow_host_loopback: needs mode = nat (mode is host)");
 	parse_fails(MIN "[network]\nmode = host\nallow = a.com:443\n", NULL,
-	            "task.ini:7: [network] allow: cannot filter mode = host (use none or nat)");
+	            "task.ini:7: [network] allow: needs mode = none: the proxy is the only way "
+	            "out (mode is host)");
+	parse_fails(MIN "[network]\nmode = nat\nallow = a.com:443\n", NULL,
+	            "task.ini:7: [network] allow: needs mode = none: the proxy is the only way "
+	            "out (mode is nat)");
 	/* the allowlist works without nat: the proxy is the only way out */
 	const struct sbx_task_config *cfg = parse_ok(MIN "[network]\nallow = a.com:443\n", NULL);
 	assert_int_equal(cfg->network.mode, SBX_NET_NONE);
