@@ -103,12 +103,6 @@ $(BIN)/git-remote-trimo: orchestrator/remote_trimo_main.c orchestrator/push_prot
 $(BIN):
 	mkdir -p $@
 
-# Test driver of the git jobs (orchestrator/git_cmd.c) until launch wires
-# `trimo-sbx __git-job`.
-$(BUILD)/tests/git-job-driver: tests/fixtures/git/job_driver.c $(LIBS_ALL) | $(BUILD)/tests
-	$(CC) $(CFLAGS_BASE) $(CFLAGS) -o $@ $< $(LDFLAGS_BASE) -Wl,--start-group $(LIBS_ALL) \
-		-Wl,--end-group $(LDLIBS_ALL)
-
 # --- tests -------------------------------------------------------------
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -135,9 +129,8 @@ deps:
 unit: $(UNIT_BINS) $(BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BINS) $(BUILD)/probe $(BUILD)/tests/git-job-driver
+integration: $(BINS) $(BUILD)/probe
 	TRIMO_SBX=$(abspath $(BIN)/trimo-sbx) TRIMO_PROBE=$(abspath $(BUILD)/probe) \
-		TRIMO_GIT_JOB=$(abspath $(BUILD)/tests/git-job-driver) \
 		$(PYTHON) -m pytest -ra -q tests/integration $(PYTEST_ARGS)
 
 check: deps

@@ -4,6 +4,8 @@
  * it to drive orchestrator/git_task.h directly.  Lines go to stdout.
  *
  *   JOB: check-image | workspace | commit | sync | diff | stat | after-run | push
+ *   --task-dir D: everything else from the task folder's config.json and state
+ *   (the supervisor), or, for tests, every setting given:
  *   --task-dir D --id ID --name N --repo R --branch B [--base B] [--remote R]
  *   [--protected P]... [--push-tags] [--push-mode manual|on-exit|auto]
  *   [--auto-commit off|exit|interval] [--author-name N --author-email E]
@@ -14,12 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/git_cmd.h"
+#include "orchestrator/git_sup.h"
 #include "orchestrator/git_task.h"
+#include "orchestrator/limits.h"
+#include "orchestrator/state.h"
+#include "orchestrator/task.h"
+#include "orchestrator/task_cli.h"
 
 struct job_args {
 	struct git_task t;
@@ -175,6 +184,44 @@ static int run_job(struct job_args *a, const char *job, struct sbx_err *err)
 	return r;
 }
 
+/* ---- a task folder's git --------------------------------------------------- */
+
+struct loaded {
+	struct sbx_task_def *def;
+	struct sbx_cgroup_limits cgl;
+	struct sbx_task_state st;
+	char dir[PATH_MAX];
+};
+
+static void loaded_free(struct loaded *l)
+{
+	task_def_free(l->def);
+	l->def = NULL;
+}
+
+/* config.json and state of the task folder dir: the git_task of its
+ * [repo], with its caps for the git jobs. */
+static int load_task(const char *dir, struct loaded *l, struct git_task *t, struct sbx_err *err)
+{
+	snprintf(l->dir, sizeof(l->dir), "%s", dir);
+	_cleanup_close_ int tfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tfd < 0)
+		return sbx_fail(err, errno, "task folder '%s'", dir);
+	int r = task_def_read(tfd, &l->def, err);
+	if (r < 0)
+		return r;
+	if (!l->def->repo)
+		return sbx_failx(err, EINVAL, "task %s has no [repo]: no git", l->def->id);
+	if (state_read(tfd, &l->st, err) < 0)
+		l->st.cgroup_parent[0] = '\0';
+	limits_to_cgroup(&l->def->limits, &l->cgl);
+	void (*log)(void *, const char *) = t->log;
+	git_task_from_def(l->def, l->dir, &l->cgl,
+	                  l->st.cgroup_parent[0] ? l->st.cgroup_parent : NULL, t);
+	t->log = log;
+	return 0;
+}
+
 int cmd_git_job(int argc, char **argv)
 {
 	struct job_args a = {.t = {.log = print_line}};
@@ -190,23 +237,127 @@ int cmd_git_job(int argc, char **argv)
 			                 argv[optind - 1]);
 		}
 	}
-	if (argc < 2 || optind != argc || !a.t.task_dir || !a.t.repo || !a.t.branch) {
+	/* --task-dir alone: everything from the task folder (the supervisor) */
+	bool from_dir = a.t.task_dir && !a.t.repo;
+	if (argc < 2 || optind != argc || !a.t.task_dir || (!from_dir && !a.t.branch)) {
 		sbx_strv_free(a.protected_branches);
 		return cli_error(EXIT_USAGE,
-		                 "usage: trimo-sbx %s JOB --task-dir D --repo R "
-		                 "--branch B [...] (run by the supervisor)",
+		                 "usage: trimo-sbx %s JOB --task-dir D [--repo R --branch B ...] "
+		                 "(run by the supervisor)",
 		                 GIT_JOB_VERB);
 	}
-	if (!a.t.id)
-		a.t.id = "git";
-	if (!a.t.name)
-		a.t.name = a.t.id;
-	a.t.protected_branches = (const char *const *)a.protected_branches;
 	struct sbx_err err = {0};
-	int r = run_job(&a, argv[1], &err);
+	struct loaded l = {0};
+	int r = 0;
+	if (from_dir) {
+		r = load_task(a.t.task_dir, &l, &a.t, &err);
+	} else {
+		a.t.id = a.t.id ? a.t.id : "git";
+		a.t.name = a.t.name ? a.t.name : a.t.id;
+		a.t.protected_branches = (const char *const *)a.protected_branches;
+	}
+	if (r >= 0)
+		r = run_job(&a, argv[1], &err);
+	loaded_free(&l);
 	sbx_strv_free(a.protected_branches);
 	if (r < 0)
 		return cli_report(
 		    r == -EINVAL || r == -EEXIST || r == -ENOENT ? EXIT_USAGE : EXIT_RUNTIME, &err);
 	return EXIT_OK;
+}
+
+/* ---- trimo-sbx diff / push ----------------------------------------------------- */
+
+static const char diff_usage[] =
+    "usage: trimo-sbx diff [--stat] ID\n"
+    "\n"
+    "The task's branch as the host has it, against where it left its base; then\n"
+    "the changes not committed yet in its workspace, computed by the image's git\n"
+    "in a sandbox.  On a terminal, control characters are shown as '?'.\n";
+
+static const char push_usage[] =
+    "usage: trimo-sbx push ID\n"
+    "\n"
+    "Push the task's branch to the host repository's remote ([repo] remote), with\n"
+    "your own credentials.  When the task is not running, its workspace's branch is\n"
+    "first brought to the host through the same checks as a push from inside.\n";
+
+/* A task verb's common part: find ID, load its git. */
+static int open_task(const char *arg, struct loaded *l, struct git_task *t, bool *ret_running)
+{
+	struct task_ctx ctx;
+	char id[STATE_ID_MAX];
+	int code = task_ctx_open(&ctx, false);
+	if (code == EXIT_OK)
+		code = task_ctx_find(&ctx, arg, id);
+	if (code == EXIT_OK) {
+		char dir[PATH_MAX];
+		struct sbx_err err = {0};
+		snprintf(dir, sizeof(dir), "%s/tasks/%s", ctx.sd.root, id);
+		if (load_task(dir, l, t, &err) < 0)
+			code = cli_report(err.errnum == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, &err);
+		else
+			*ret_running = state_status_active(state_effective(&l->st));
+	}
+	task_ctx_close(&ctx);
+	return code;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	bool stat = false;
+	const char *arg = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return (fputs(diff_usage, stdout), EXIT_OK);
+		if (!strcmp(argv[i], "--stat"))
+			stat = true;
+		else if (argv[i][0] != '-' && !arg)
+			arg = argv[i];
+		else
+			return cli_error(EXIT_USAGE,
+			                 "diff: bad argument '%s' (see trimo-sbx diff "
+			                 "--help)",
+			                 argv[i]);
+	}
+	if (!arg)
+		return cli_error(EXIT_USAGE, "diff: give one task ID (see trimo-sbx diff --help)");
+	if (out_fd < 0)
+		out_fd = fcntl(1, F_DUPFD_CLOEXEC, 10);
+	struct loaded l = {0};
+	struct git_task t = {.log = print_line};
+	bool running;
+	int code = open_task(arg, &l, &t, &running);
+	if (code == EXIT_OK) {
+		struct sbx_err err = {0};
+		fflush(stdout);
+		if (git_task_diff(&t, stat, out_fd, isatty(out_fd), &err) < 0)
+			code = cli_report(EXIT_RUNTIME, &err);
+	}
+	loaded_free(&l);
+	return code;
+}
+
+int cmd_push(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return (fputs(push_usage, stdout), EXIT_OK);
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_error(EXIT_USAGE, "push: give one task ID (see trimo-sbx push --help)");
+	if (out_fd < 0)
+		out_fd = fcntl(1, F_DUPFD_CLOEXEC, 10);
+	struct loaded l = {0};
+	struct git_task t = {.log = print_line};
+	bool running;
+	int code = open_task(argv[1], &l, &t, &running);
+	if (code == EXIT_OK) {
+		struct sbx_err err = {0};
+		if (running)
+			print_line(NULL,
+			           "the task is running: pushing the branch as the host has it");
+		if (git_task_push(&t, !running, &err) < 0)
+			code = cli_report(EXIT_RUNTIME, &err);
+	}
+	loaded_free(&l);
+	return code;
 }

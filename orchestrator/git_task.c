@@ -53,7 +53,7 @@ int git_task_check_image(const char *rootfs, enum sbx_auto_commit auto_commit, s
 	}
 	if (auto_commit == SBX_AUTO_COMMIT_OFF)
 		return 0;
-	return sbx_failx(err, ENOENT,
+	return sbx_failx(err, EINVAL,
 	                 "[repo] auto_commit: the image has no git (looked for /usr/bin/git, "
 	                 "/bin/git, /usr/local/bin/git); auto-commits run the image's own git");
 }
@@ -125,10 +125,12 @@ static int helper_error(const char *text, int code, struct sbx_err *err)
 	const char *line = text;
 	if (!strncmp(line, "trimo-sbx-git ", 14) && strstr(line, ": "))
 		line = strstr(line, ": ") + 2;
-	int n = (int)strcspn(line, "\n");
-	if (n == 0)
+	char first[SBX_ERR_MSG_MAX];
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(line, "\n"), line);
+	if (!first[0])
 		return sbx_failx(err, EIO, "trimo-sbx-git failed (exit %d)", code);
-	return sbx_failx(err, code == 2 ? EINVAL : code == 1 ? EPERM : EIO, "%.*s", n, line);
+	/* sbx_fmt knows no precision: the line is cut above */
+	return sbx_failx(err, code == 2 ? EINVAL : code == 1 ? EPERM : EIO, "%s", first);
 }
 
 int git_helper_run(char *const *argv, void (*out)(void *data, const char *buf, size_t len),

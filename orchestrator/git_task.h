@@ -67,7 +67,7 @@ struct git_task {
 
 /* Whether the image tree at rootfs has git (usr/bin/git, bin/git or
  * usr/local/bin/git, resolved inside the tree): 1 yes, 0 no (fine with
- * auto_commit off), -ENOENT with a message for launch when auto_commit is
+ * auto_commit off), -EINVAL with a message for launch when auto_commit is
  * on. */
 int git_task_check_image(const char *rootfs, enum sbx_auto_commit auto_commit, struct sbx_err *err);
 

@@ -22,7 +22,6 @@ from conftest import SBX_SRC, make_rootfs
 BIN_DIR = os.path.dirname(SBX_SRC)
 GIT_HELPER = os.path.join(BIN_DIR, "trimo-sbx-git")
 REMOTE_HELPER = os.path.join(BIN_DIR, "git-remote-trimo")
-JOB_DRIVER = os.environ.get("TRIMO_GIT_JOB", os.path.abspath("build/tests/git-job-driver"))
 HOST_GIT = shutil.which("git") or "/usr/bin/git"
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/run/trimo/bin"
 
@@ -37,14 +36,14 @@ def git_tools(tools):
     """trimo-sbx-git and git-remote-trimo next to the tests' trimo-sbx (it
     finds its helper there)."""
     out = {}
-    for name, src in (("trimo-sbx-git", GIT_HELPER), ("git-remote-trimo", REMOTE_HELPER),
-                      ("git-job", JOB_DRIVER)):
+    for name, src in (("trimo-sbx-git", GIT_HELPER), ("git-remote-trimo", REMOTE_HELPER)):
         if not os.path.exists(src):
             pytest.fail(f"{src} is missing: run the tests through `make integration`")
         dst = os.path.join(tools["dir"], name)
         shutil.copy2(src, dst)
         os.chmod(dst, 0o755)
         out[name] = dst
+    out["trimo-sbx"] = tools["trimo-sbx"]
     return out
 
 
@@ -194,9 +193,9 @@ class GitEnv:
                             prelude + script, env=env, timeout=timeout)
 
     def job(self, job, *extra, push_mode="on-exit", auto_commit="exit", **kw):
-        """`trimo-sbx __git-job JOB` for this task (the test driver)."""
-        argv = [self.tools["git-job"], job, "--task-dir", self.base, "--id", "demo-0001",
-                "--name", "demo", "--repo", self.host, "--branch", self.branch,
+        """`trimo-sbx __git-job JOB` for this task, every setting given."""
+        argv = [self.tools["trimo-sbx"], "__git-job", job, "--task-dir", self.base,
+                "--id", "demo-0001", "--name", "demo", "--repo", self.host, "--branch", self.branch,
                 "--push-mode", push_mode, "--auto-commit", auto_commit,
                 "--rootfs", self.rootfs, "--protected", "main"] + list(extra)
         return self.sbx.cmd(argv, timeout=kw.pop("timeout", 120), **kw)

@@ -1,7 +1,8 @@
 """Git (issue 6): the jobs the supervisor runs with the image's git inside
 a sandbox (auto-commit, syncing the branch to the host, uncommitted
 changes), the on-exit and manual pushes, diff, and the image check.
-Driven through `__git-job` (the test driver until launch wires it)."""
+Driven through `trimo-sbx __git-job` with every setting on its command
+line (the supervisor gives it the task folder instead)."""
 import json
 import os
 import pty
@@ -158,7 +159,8 @@ def test_diff_on_a_terminal_drops_escapes(gitenv):
     g = gitenv
     g.make_workspace()
     g.agent("printf 'title\\033]0;pwned\\007 \\033[2J\\n' >> README")
-    argv = g.sbx.argv([g.tools["git-job"], "diff", "--task-dir", g.base, "--repo", g.host,
+    argv = g.sbx.argv([g.tools["trimo-sbx"], "__git-job", "diff", "--task-dir", g.base,
+                       "--repo", g.host,
                        "--branch", g.branch, "--rootfs", g.rootfs])
     pid, fd = pty.fork()
     if pid == 0:
