@@ -249,8 +249,10 @@ static void decide_names(struct recv *r)
 	for (unsigned i = 0; i < r->req.n; i++) {
 		const struct push_update *u = &r->req.u[i];
 		struct push_entry *e = &r->ans.e[i];
-		snprintf(e->oid, sizeof(e->oid), "%s", u->new_oid);
-		snprintf(e->ref, sizeof(e->ref), "%s", u->ref);
+		_Static_assert(sizeof(e->oid) == sizeof(u->new_oid), "oid sizes");
+		_Static_assert(sizeof(e->ref) == sizeof(u->ref), "ref sizes");
+		memcpy(e->oid, u->new_oid, sizeof(e->oid));
+		memcpy(e->ref, u->ref, sizeof(e->ref));
 		char why[PUSH_MSG_MAX + 1] = "";
 		struct push_facts f;
 		facts_of(r, i, PUSH_FF_UNKNOWN, &f);
