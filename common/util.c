@@ -244,24 +244,29 @@ int sbx_mkdir_p(const char *path, mode_t mode, struct sbx_err *err)
 	return 0;
 }
 
-static int rm_rf_children(int dfd, dev_t dev, struct sbx_err *err)
+/* The names first, then the removals: no readdir() over a folder that is
+ * changing.  Takes dfd. */
+static int rm_rf_children(int dfd, struct sbx_err *err)
 {
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
 		return sbx_fail(err, errno, "opendir");
 	}
-	int ret = 0;
+	_cleanup_strv_free_ char **names = NULL;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		int r = sbx_rm_rf_at(dirfd(d), de->d_name, err);
-		if (r < 0 && ret == 0)
-			ret = r;
+		if (sbx_strv_push(&names, de->d_name) < 0)
+			return sbx_fail(err, ENOMEM, "remove");
 	}
-	(void)dev;
-	return ret;
+	for (char **n = names; n && *n; n++) {
+		int r = sbx_rm_rf_at(dirfd(d), *n, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* A directory of ours we may not even list (overlayfs leaves its work/work
@@ -308,7 +313,7 @@ int sbx_rm_rf_at(int dirfd, const char *name, struct sbx_err *err)
 	/* a directory we cannot list (mode 0500 from an image) */
 	if (!(dst.st_mode & S_IWUSR) || !(dst.st_mode & S_IXUSR))
 		fchmod(dfd, dst.st_mode | S_IRWXU);
-	int r = rm_rf_children(dfd, st.st_dev, err);
+	int r = rm_rf_children(dfd, err);
 	if (r < 0)
 		return sbx_wrap(err, "remove '%s'", name);
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)

@@ -559,6 +559,14 @@ static int build_spec(struct run_opts *o, struct sbx_err *err)
 			return sbx_fail(err, ENOMEM, "name");
 	}
 	spec->name = o->name;
+	/* A nested sandbox needs an unmasked, writable /proc; as root the
+	 * sandbox's uid 0 is the host's, and /proc/sys would be the host's
+	 * kernel settings. */
+	if (spec->nested && geteuid() == 0)
+		return sbx_failx(err, EPERM,
+		                 "--nested is refused as root: the sandbox's uid 0 would be the "
+		                 "host's root with a writable /proc/sys; run it as an unprivileged "
+		                 "user");
 	int r = caps_compute(caps_default(), o->cap_add, o->cap_drop, &spec->caps, err);
 	if (r < 0)
 		return r;

@@ -1,6 +1,7 @@
 /* trimo-sbx: the command line. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config/config.h"
 #include "orchestrator/cli.h"
@@ -67,6 +68,12 @@ int main(int argc, char **argv)
 	if (argc > 0)
 		child_set_title_area(argv[0], (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) -
 						       argv[0]));
+	/* the soft open-file limit up to the hard one, as podman does */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_USAGE;

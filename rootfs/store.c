@@ -168,7 +168,7 @@ int store_mktemp(struct store *s, const char *prefix, char name[128], struct sbx
 void store_drop_tmp(struct store *s, const char *name, int fd)
 {
 	struct sbx_err ignored;
-	tree_rm(s->tmp_fd, name, &ignored);
+	sbx_rm_rf_at(s->tmp_fd, name, &ignored);
 	if (fd >= 0)
 		close(fd);
 }
@@ -224,7 +224,7 @@ int store_clean_tmp(struct store *s, const char *prefix, unsigned *ret_count, st
 	int r = claim_leftovers(s, prefix, &names, &fds, &n, err);
 	for (size_t i = 0; i < n; i++) {
 		if (r >= 0)
-			r = tree_rm(s->tmp_fd, names[i], err);
+			r = sbx_rm_rf_at(s->tmp_fd, names[i], err);
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
@@ -392,7 +392,7 @@ int store_remove_image(struct store *s, const char *hex, bool only_unnamed, stru
 	snprintf(meta, sizeof(meta), "%s.json", hex);
 	unlinkat(s->meta_fd, meta, 0);
 	remove_refs_to(s, hex);
-	int r = tree_rm(s->tmp_fd, trash, err);
+	int r = sbx_rm_rf_at(s->tmp_fd, trash, err);
 	return r < 0 ? r : 1;
 }
 

@@ -64,61 +64,6 @@ int tree_open_dir(int root_fd, const char *path)
 	}
 }
 
-static int rm_children(int dfd, dev_t dev, const char *name, struct sbx_err *err)
-{
-	/* a fresh open of ".": a dup would share (and move) the read offset */
-	int dup = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dup < 0)
-		return sbx_fail(err, errno, "remove '%s'", name);
-	DIR *d = fdopendir(dup);
-	if (!d) {
-		close(dup);
-		return sbx_fail(err, errno, "remove '%s'", name);
-	}
-	/* names first: no readdir() over a folder that is changing */
-	_cleanup_strv_free_ char **names = NULL;
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    sbx_strv_push(&names, de->d_name) < 0)
-			r = sbx_fail(err, ENOMEM, "remove '%s'", name);
-	closedir(d);
-	for (char **n = names; r == 0 && n && *n; n++) {
-		struct stat st;
-		if (fstatat(dfd, *n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-		    st.st_dev != dev)
-			return sbx_failx(err, EXDEV, "remove '%s/%s': is a mount point", name, *n);
-		r = tree_rm(dfd, *n, err);
-	}
-	return r;
-}
-
-int tree_rm(int dirfd, const char *name, struct sbx_err *err)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : sbx_fail(err, errno, "stat '%s'", name);
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-			return sbx_fail(err, errno, "remove '%s'", name);
-		return 0;
-	}
-	if ((st.st_mode & S_IRWXU) != S_IRWXU &&
-	    fchmodat(dirfd, name, (st.st_mode | S_IRWXU) & 07777, 0) < 0)
-		return sbx_fail(err, errno, "chmod '%s'", name);
-	_cleanup_close_ int dfd =
-	    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return sbx_fail(err, errno, "open '%s'", name);
-	int r = rm_children(dfd, st.st_dev, name, err);
-	if (r < 0)
-		return r;
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return sbx_fail(err, errno, "remove '%s'", name);
-	return 0;
-}
-
 static uint64_t size_below(int dfd, dev_t dev, int depth)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -290,7 +235,7 @@ static int empty_below(int dfd, const char *dir, const struct pathset *keep, str
 			return sbx_fail(err, ENOMEM, "opaque '%s'", dir);
 	}
 	for (char **n = names; n && *n; n++) {
-		int r = tree_rm(dfd, *n, err);
+		int r = sbx_rm_rf_at(dfd, *n, err);
 		if (r < 0)
 			return r;
 	}
@@ -330,7 +275,7 @@ int tree_whiteout(int root_fd, const char *path, enum tree_whiteout kind,
 		return sbx_fail(err, -dfd, "open '%s'", dir);
 	if (kind == TREE_WH_OPAQUE)
 		return empty_below(dfd, dir, keep, err);
-	return tree_rm(dfd, name, err);
+	return sbx_rm_rf_at(dfd, name, err);
 }
 
 /* --- directory modes (rootless) ------------------------------------------ */

@@ -23,11 +23,6 @@ int tree_clean_path(const char *in, char *out, size_t size, struct sbx_err *err)
  * -errno without touching err (callers decide what ENOENT/ELOOP mean). */
 int tree_open_dir(int root_fd, const char *path);
 
-/* Remove dirfd/name and everything below it, without following symlinks
- * or crossing into another file system.  Unlike sbx_rm_rf_at it also
- * enters directories of mode 0000 (a rootless image may have them): it
- * gives the owner u+rwx before it opens one.  Missing is not an error. */
-int tree_rm(int dirfd, const char *name, struct sbx_err *err);
 
 /* Apparent size of the regular files below dirfd (a file with n links
  * counts size/n each time, so once in all), without following symlinks or

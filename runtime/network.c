@@ -167,7 +167,7 @@ bool net_wants_netns(const struct sbx_net *net)
 
 const char *net_host_warning(void)
 {
-	return "warning: --network host: the sandbox shares the host's network namespace: it "
+	return "--network host: the sandbox shares the host's network namespace: it "
 	       "can reach every host service (127.0.0.1 included) and bind host ports; use it "
 	       "for debugging only";
 }

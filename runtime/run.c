@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,8 @@ static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR
 
 struct run_state {
 	struct sbx_spec spec; /* the caller's, plus the cgroup mounts */
+	struct termios termios; /* the caller's terminal, restored at the end */
+	bool termios_saved;
 	const struct sbx_run_opts *opts;
 	struct sbx_cgroup *cg;
 	struct timespec t0;
@@ -56,10 +59,28 @@ static void state_init(struct run_state *st, const struct sbx_spec *spec,
 	memset(st, 0, sizeof(*st));
 	st->spec = *spec;
 	st->opts = opts ? opts : &no_opts;
+	/* Without -t the command gets the caller's terminal as its stdio:
+	 * whatever it does to the settings (stty -echo raw) ends with it. */
+	st->termios_saved = !spec->tty && tcgetattr(STDIN_FILENO, &st->termios) == 0;
 	st->sync[0] = st->sync[1] = -1;
 	st->sfd = -1;
 	st->tty.master = st->tty.slave = -1;
 	st->pid = -1;
+}
+
+/* Put the caller's terminal settings back if the command changed them
+ * (SIGTTOU blocked: a runner in the background must not stop on it). */
+static void restore_termios(const struct termios *saved)
+{
+	struct termios now;
+	if (tcgetattr(STDIN_FILENO, &now) == 0 && !memcmp(&now, saved, sizeof(now)))
+		return;
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	tcsetattr(STDIN_FILENO, TCSANOW, saved);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Everything the runner holds; on an early return the sandbox is killed
@@ -73,6 +94,8 @@ static void state_release(struct run_state *st)
 		st->reaped = true;
 	}
 	tty_close(&st->tty);
+	if (st->termios_saved)
+		restore_termios(&st->termios);
 	for (int i = 0; i < 2; i++)
 		if (st->sync[i] >= 0)
 			close(st->sync[i]);
@@ -129,6 +152,15 @@ static int prepare_cgroup(struct run_state *st, struct sbx_run_result *ret, stru
 	if (r < 0)
 		return r;
 	ret->memory_max = l->memory;
+	/* v1 has no read-only namespace root: a nested sandbox can mount the
+	 * hierarchy in a cgroup namespace of its own and rewrite its caps */
+	if (st->spec.nested && cgroup_version(st->cg) == SBX_CGROUP_V1) {
+		ret->bad_input = true;
+		return sbx_failx(err, EPERM,
+		                 "--nested with resource caps needs cgroup v2: on cgroup v1 a "
+		                 "nested sandbox could lift its own caps (use --no-limits, or a "
+		                 "cgroup v2 host)");
+	}
 	if (cgroup_warning(st->cg))
 		sbx_fmt(ret->warning, sizeof(ret->warning), "%s", cgroup_warning(st->cg));
 	if (cgroup_version(st->cg) == SBX_CGROUP_V2) {
@@ -189,6 +221,9 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 	    .sync_fd = st->sync[1],
 	    .tty_fd = st->tty.slave,
 	    .last_cap = caps_last_cap(),
+	    /* half of the host user's: the rest stays the user's own */
+	    .inotify_instances = sbx_read_long("/proc/sys/fs/inotify/max_user_instances", 0) / 2,
+	    .inotify_watches = sbx_read_long("/proc/sys/fs/inotify/max_user_watches", 0) / 2,
 	};
 	clock_gettime(CLOCK_MONOTONIC, &st->t0);
 	uint64_t flags = NS_FLAGS;

@@ -21,6 +21,10 @@ uint64_t caps_default(void)
 	uint64_t m = 0;
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		m |= 1ULL << keep[i];
+	/* As root, the sandbox's uid 0 is the host's: a file capability it
+	 * set would be valid for host root on a bound folder.  Only by name. */
+	if (geteuid() == 0)
+		m &= ~(1ULL << CAP_SETFCAP);
 	return m;
 }
 
@@ -145,7 +149,8 @@ int caps_child(uint64_t keep, int last_cap, struct sbx_err *err)
 		uint32_t v = (uint32_t)(keep >> (32 * i));
 		data[i].effective = v;
 		data[i].permitted = v;
-		data[i].inheritable = v;
+		/* inheritable stays empty, as in docker and podman since
+		 * CVE-2022-24769: no gain through inheritable file caps */
 	}
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return sbx_fail(err, errno, "capset");

@@ -3,8 +3,8 @@
  *
  * Parent: caps_compute() turns --cap-add/--cap-drop into a bit mask.
  * Child:  caps_child() drops the bounding set first (that needs
- *         CAP_SETPCAP, which the child still has), then sets permitted,
- *         effective and inheritable to the mask and clears the ambient set.
+ *         CAP_SETPCAP, which the child still has), then sets permitted and
+ *         effective to the mask, empties inheritable, clears ambient.
  *         Raw prctl()/capset() only: libcap allocates. */
 #ifndef SBX_SANDBOX_CAPS_H
 #define SBX_SANDBOX_CAPS_H
@@ -13,7 +13,8 @@
 
 #include "common/err.h"
 
-/* The 11 capabilities podman keeps by default. */
+/* The 11 capabilities podman keeps by default; as root without SETFCAP
+ * (a file capability set inside would be valid for host root). */
 uint64_t caps_default(void);
 
 /* Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap). */

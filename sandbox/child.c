@@ -235,6 +235,33 @@ _Noreturn static void init_run(const struct sbx_child_ctx *c)
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+static int write_sysctl(const char *path, long value, struct sbx_err *err)
+{
+	char buf[32];
+	size_t n = sbx_fmt(buf, sizeof(buf), "%ld", value);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : sbx_fail(err, errno, "open %s", path);
+	ssize_t w = write(fd, buf, n);
+	int e = errno;
+	close(fd);
+	return w == (ssize_t)n ? 0 : sbx_fail(err, w < 0 ? e : EIO, "write %s", path);
+}
+
+/* User namespace ucounts are charged up to the host user as well: without
+ * a smaller limit of its own, one sandbox could take every inotify
+ * instance of the host user (and of its other sandboxes).  /proc/sys/user
+ * is per user namespace: these writes set the sandbox's own limits. */
+static int write_ns_limits(const struct sbx_child_ctx *c, struct sbx_err *err)
+{
+	int r = 0;
+	if (c->inotify_instances > 0)
+		r = write_sysctl("/proc/sys/user/max_inotify_instances", c->inotify_instances, err);
+	if (r >= 0 && c->inotify_watches > 0)
+		r = write_sysctl("/proc/sys/user/max_inotify_watches", c->inotify_watches, err);
+	return r;
+}
+
 static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
 {
 	const struct sbx_spec *spec = c->spec;
@@ -242,7 +269,10 @@ static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
 	 * root our cgroup namespace there. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return sbx_fail(err, errno, "unshare the cgroup namespace");
-	int r = mount_child(c->mnt, err);
+	int r = write_ns_limits(c, err);
+	if (r < 0)
+		return r;
+	r = mount_child(c->mnt, err);
 	if (r < 0)
 		return r;
 	r = net_child_hostname(spec->hostname ? spec->hostname : spec->name, err);

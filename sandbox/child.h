@@ -15,6 +15,9 @@ struct sbx_child_ctx {
 	int sync_fd; /* the child's end of the sync socketpair */
 	int tty_fd;  /* the pty slave with --tty, else -1 */
 	int last_cap;
+	/* The sandbox's own share of per-user kernel limits (charged to the
+	 * host user too): written into its user namespace; 0 leaves one alone. */
+	long inotify_instances, inotify_watches;
 };
 
 /* The memory of the runner's argv (main() hands it over): the sandbox's

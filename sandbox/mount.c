@@ -249,7 +249,9 @@ static int mount_at_dir(int root_fd, int mnt_fd, const char *path, struct sbx_er
 
 static const char *const proc_masked_files[] = {
     "/proc/kcore",       "/proc/keys",        "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",    NULL,
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",    "/proc/kpagecount",
+    "/proc/kpageflags",  "/proc/kpagecgroup", "/proc/vmallocinfo",   "/proc/pagetypeinfo",
+    NULL,
 };
 static const char *const proc_masked_dirs[] = {"/proc/acpi", "/proc/scsi", NULL};
 static const char *const proc_readonly[] = {
@@ -264,12 +266,16 @@ static const char *const sys_masked_dirs[] = {
 #define MNT_SAFE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
 
 /* Hide what a sandbox has no business reading (podman's masked paths):
- * files under /dev/null, folders under an empty read-only tmpfs. */
-static int mask_paths(int root_fd, const char *const *files, const char *const *dirs,
-                      struct sbx_err *err)
+ * files under /dev/null, folders under an empty read-only tmpfs.  The
+ * paths are looked up inside the file system just mounted (base, mounted
+ * at `at`), never again from the root, where the image's own symlinks
+ * could aim them elsewhere. */
+static int mask_paths(int base, const char *at, const char *const *files,
+                      const char *const *dirs, struct sbx_err *err)
 {
+	size_t skip = strlen(at);
 	for (size_t i = 0; files && files[i]; i++) {
-		_cleanup_close_ int t = mount_resolve(root_fd, files[i], 0);
+		_cleanup_close_ int t = mount_resolve(base, files[i] + skip, 0);
 		if (t == -ENOENT)
 			continue;
 		if (t < 0)
@@ -282,7 +288,7 @@ static int mask_paths(int root_fd, const char *const *files, const char *const *
 			return r;
 	}
 	for (size_t i = 0; dirs && dirs[i]; i++) {
-		_cleanup_close_ int t = mount_resolve(root_fd, dirs[i], O_DIRECTORY);
+		_cleanup_close_ int t = mount_resolve(base, dirs[i] + skip, O_DIRECTORY);
 		if (t == -ENOENT || t == -ENOTDIR)
 			continue;
 		if (t < 0)
@@ -299,11 +305,13 @@ static int mask_paths(int root_fd, const char *const *files, const char *const *
 	return 0;
 }
 
-static int readonly_paths(int root_fd, const char *const *paths, struct sbx_err *err)
+static int readonly_paths(int base, const char *at, const char *const *paths,
+                          struct sbx_err *err)
 {
 	for (size_t i = 0; paths[i]; i++) {
-		_cleanup_close_ int t = mount_resolve(root_fd, paths[i], 0);
-		if (t == -ENOENT)
+		_cleanup_close_ int t = mount_resolve(base, paths[i] + strlen(at), 0);
+		/* every kernel has /proc/sys: its absence would mean a mistake */
+		if (t == -ENOENT && strcmp(paths[i], "/proc/sys") != 0)
 			continue;
 		if (t < 0)
 			return sbx_fail(err, -t, "read-only %s", paths[i]);
@@ -326,10 +334,10 @@ static int setup_proc(int root_fd, bool nested, struct sbx_err *err)
 	int r = mount_at_dir(root_fd, m, "/proc", err);
 	if (r < 0 || nested) /* masks would lock a nested sandbox's own /proc */
 		return r;
-	r = mask_paths(root_fd, proc_masked_files, proc_masked_dirs, err);
+	r = mask_paths(m, "/proc", proc_masked_files, proc_masked_dirs, err);
 	if (r < 0)
 		return r;
-	return readonly_paths(root_fd, proc_readonly, err);
+	return readonly_paths(m, "/proc", proc_readonly, err);
 }
 
 static const struct {
@@ -347,8 +355,10 @@ static int bind_file(int root_fd, const char *host, const char *path, struct sbx
 	_cleanup_close_ int t = ensure_file(root_fd, path, err);
 	if (t < 0)
 		return t;
-	_cleanup_close_ int m =
-	    clone_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, path, err);
+	/* read-only: I/O on a device node still works, but chmod, chown and
+	 * utimes of the host's own inode do not */
+	_cleanup_close_ int m = clone_tree(
+	    AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, path, err);
 	if (m < 0)
 		return m;
 	return attach(m, t, path, err);
@@ -460,14 +470,19 @@ static int setup_cgroup(int root_fd, const struct sbx_spec *spec, struct sbx_err
 /* A fresh sysfs of the sandbox's network namespace, read-only. */
 static int setup_sys(int root_fd, const struct sbx_spec *spec, struct sbx_err *err)
 {
-	_cleanup_close_ int m = new_fs("sysfs", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY, "/sys", err);
+	/* A fresh sysfs needs a network namespace of our own; with the host's
+	 * network, the host's /sys, read-only, masked the same way. */
+	_cleanup_close_ int m =
+	    spec->host_network
+	        ? clone_tree(AT_FDCWD, "/sys", true, MNT_SAFE | MOUNT_ATTR_RDONLY, "/sys", err)
+	        : new_fs("sysfs", NULL, MNT_SAFE | MOUNT_ATTR_RDONLY, "/sys", err);
 	if (m < 0)
 		return m;
 	int r = mount_at_dir(root_fd, m, "/sys", err);
 	if (r < 0)
 		return r;
 	if (!spec->nested) {
-		r = mask_paths(root_fd, NULL, sys_masked_dirs, err);
+		r = mask_paths(m, "/sys", NULL, sys_masked_dirs, err);
 		if (r < 0)
 			return r;
 	}
@@ -519,7 +534,10 @@ static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 	if (lower < 0)
 		return sbx_fail(err, errno, "rootfs '%s'", ctx->lower);
 	if (!ctx->upper && !ctx->tmpfs_overlay) {
-		_cleanup_close_ int m = clone_tree(lower, "", false, 0, "the rootfs", err);
+		/* nodev, nosuid: a device node or setuid file in an image folder
+		 * (an untrusted tarball unpacked by root) is inert */
+		_cleanup_close_ int m = clone_tree(lower, "", false,
+		                                   MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, "the rootfs", err);
 		if (m < 0)
 			return m;
 		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)

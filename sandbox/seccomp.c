@@ -11,6 +11,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -183,7 +185,8 @@ const char *const seccomp_default_allow[] = {
     "newfstatat",
     "open",
     "openat",
-    "openat2",
+    /* not openat2: its mode is in a struct the filter cannot read (the
+     * setuid rule below); ENOSYS makes callers fall back to openat */
     "pause",
     "pidfd_getfd",
     "pidfd_open",
@@ -439,6 +442,32 @@ static int build_arg_checks(bool nested, scmp_filter_ctx *ret, struct sbx_err *e
 			e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
 			                     SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
 	}
+	/* No setuid or setgid file is made inside: through a writable bind it
+	 * would be one on the host too (as root: setuid root).  The mode
+	 * argument of every call that sets one, on its low bits. */
+	static const struct {
+		int nr;
+		unsigned arg;
+	} mode_args[] = {
+	    {SCMP_SYS(chmod), 1},  {SCMP_SYS(fchmod), 1}, {SCMP_SYS(fchmodat), 2},
+	    {SCMP_SYS(open), 2},   {SCMP_SYS(openat), 3}, {SCMP_SYS(creat), 1},
+	    {SCMP_SYS(mknod), 1},  {SCMP_SYS(mknodat), 2},
+	};
+	for (size_t i = 0; e >= 0 && i < sizeof(mode_args) / sizeof(mode_args[0]); i++)
+		for (unsigned bit = S_ISGID; e >= 0 && bit <= S_ISUID; bit <<= 1)
+			e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), mode_args[i].nr, 1,
+			                     (struct scmp_arg_cmp){mode_args[i].arg, SCMP_CMP_MASKED_EQ,
+			                                           bit, bit});
+	int fchmodat2 = seccomp_syscall_resolve_name("fchmodat2");
+	for (unsigned bit = S_ISGID; e >= 0 && fchmodat2 != __NR_SCMP_ERROR && bit <= S_ISUID;
+	     bit <<= 1)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), fchmodat2, 1,
+		                     SCMP_A2(SCMP_CMP_MASKED_EQ, bit, bit));
+	/* vsock is not confined by network namespaces: a sandbox without a
+	 * network would still reach the hypervisor's or host's services */
+	if (e >= 0)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+		                     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, AF_VSOCK));
 	if (e >= 0)
 		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
 		                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCSTI));

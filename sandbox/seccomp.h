@@ -11,7 +11,8 @@
  *      (seccomp cannot read its flags; glibc falls back to clone).
  *   2. argument checks, default allow: clone/unshare with namespace flags,
  *      ioctl TIOCSTI/TIOCLINUX (compared on the low 32 bits: the kernel
- *      truncates the command) -> EPERM.
+ *      truncates the command) -> EPERM; socket(AF_VSOCK) -> EAFNOSUPPORT
+ *      (network namespaces do not confine vsock).
  * The kernel runs both and takes the most restrictive answer. */
 #ifndef SBX_SANDBOX_SECCOMP_H
 #define SBX_SANDBOX_SECCOMP_H

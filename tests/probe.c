@@ -15,6 +15,27 @@
  *   probe spin SECONDS       burn CPU
  *   probe write PATH [TEXT]  create PATH; reports ok or errno
  *   probe connect HOST PORT  TCP connect; reports ok or errno
+ *
+ * Hostile probes (tests/integration/test_hostile.py):
+ *   probe peek PID           try to reach another process: ptrace, process_vm_*,
+ *                            pidfd_getfd, kcmp, /proc/PID/{mem,environ,root,cwd,fd,...}
+ *   probe int80 NR [A1 A2 A3]  an i386 syscall through int 0x80
+ *   probe x32 NR             a syscall with the x32 bit set
+ *   probe uconnect NAME      AF_UNIX connect (@NAME: abstract)
+ *   probe vsock              socket(AF_VSOCK)
+ *   probe ipc KEY            SysV shmget/msgget/semget of an existing KEY
+ *   probe cgroup1 TYPE OPTS FILE VALUE [FILE VALUE]...
+ *                            in a nested user+mount+cgroup namespace, mount TYPE
+ *                            (cgroup with OPTS, or cgroup2 with -) and write each
+ *                            VALUE to its FILE, in order
+ *   probe setfcap PATH       give PATH the file capability cap_setuid+ep
+ *   probe termios FD         clear ECHO on FD's terminal
+ *   probe stackfilter NAME.. load an allow-all seccomp filter, then try NAMEs
+ *   probe fdinfo             every open fd with what it points to
+ *   probe inotify N SECONDS  hold up to N inotify instances for SECONDS
+ *   probe hold @NAME KEY SECONDS
+ *                            listen on the abstract socket NAME and create a SysV
+ *                            shared memory segment KEY, for SECONDS
  */
 
 #include <arpa/inet.h>
@@ -29,7 +50,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/kcmp.h>
+#include <linux/seccomp.h>
+#include <linux/vm_sockets.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <sys/ptrace.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -193,6 +230,18 @@ static const char *errname(int e)
 		return "ENOMEM";
 	case EBUSY:
 		return "EBUSY";
+	case ESRCH:
+		return "ESRCH";
+	case EAFNOSUPPORT:
+		return "EAFNOSUPPORT";
+	case EIO:
+		return "EIO";
+	case ENXIO:
+		return "ENXIO";
+	case ENODEV:
+		return "ENODEV";
+	case ENOTDIR:
+		return "ENOTDIR";
 	default: {
 		static char buf[32];
 		snprintf(buf, sizeof(buf), "E%d", e);
@@ -295,6 +344,82 @@ static long try_syscall(const char *name)
 		r = syscall(SYS_acct, NULL);
 	else if (!strcmp(name, "syscall_500"))
 		r = syscall(500, 0, 0, 0);
+	else if (!strcmp(name, "io_uring_setup")) {
+		char params[120];
+		memset(params, 0, sizeof(params));
+		r = syscall(SYS_io_uring_setup, 1, params);
+	} else if (!strcmp(name, "io_uring_enter"))
+		r = syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0);
+	else if (!strcmp(name, "io_uring_register"))
+		r = syscall(SYS_io_uring_register, -1, 0, NULL, 0);
+	else if (!strcmp(name, "prctl_set_mm"))
+		r = prctl(PR_SET_MM, PR_SET_MM_ARG_START, 0x10000, 0, 0);
+	else if (!strcmp(name, "syslog"))
+		r = syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	else if (!strcmp(name, "iopl"))
+		r = syscall(SYS_iopl, 3);
+	else if (!strcmp(name, "ioperm"))
+		r = syscall(SYS_ioperm, 0x80, 1, 1);
+	else if (!strcmp(name, "modify_ldt")) {
+		char buf[16];
+		r = syscall(SYS_modify_ldt, 0, buf, sizeof(buf));
+	} else if (!strcmp(name, "fanotify_init"))
+		r = syscall(SYS_fanotify_init, 0, 0);
+	else if (!strcmp(name, "settimeofday"))
+		r = syscall(SYS_settimeofday, NULL, NULL);
+	else if (!strcmp(name, "clock_settime")) {
+		struct timespec ts = {0, 0};
+		r = syscall(SYS_clock_settime, 99 /* bad clock: EINVAL if let through */, &ts);
+	} else if (!strcmp(name, "clock_adjtime"))
+		r = syscall(SYS_clock_adjtime, 99, NULL);
+	else if (!strcmp(name, "vhangup"))
+		r = syscall(SYS_vhangup);
+	else if (!strcmp(name, "lookup_dcookie"))
+		r = syscall(212, 0, NULL, 0);
+	else if (!strcmp(name, "migrate_pages"))
+		r = syscall(SYS_migrate_pages, 0, 0, NULL, NULL);
+	else if (!strcmp(name, "move_pages"))
+		r = syscall(SYS_move_pages, 0, 0, NULL, NULL, NULL, 0);
+	else if (!strcmp(name, "quotactl"))
+		r = syscall(SYS_quotactl, 0, NULL, 0, NULL);
+	else if (!strcmp(name, "unshare_cgroup"))
+		r = unshare(CLONE_NEWCGROUP);
+	else if (!strcmp(name, "unshare_ipc"))
+		r = unshare(CLONE_NEWIPC);
+	else if (!strcmp(name, "unshare_uts"))
+		r = unshare(CLONE_NEWUTS);
+	else if (!strcmp(name, "unshare_pid"))
+		r = unshare(CLONE_NEWPID);
+	else if (!strcmp(name, "unshare_time"))
+		r = unshare(0x80 /* CLONE_NEWTIME */);
+	else if (!strcmp(name, "unshare_user_hi"))
+		/* garbage in the upper half must not hide the flag from the filter */
+		r = syscall(SYS_unshare, (unsigned long)CLONE_NEWUSER | 0x100000000UL);
+	else if (!strncmp(name, "clone_", 6)) {
+		unsigned long f = 0;
+		if (!strcmp(name, "clone_newns"))
+			f = CLONE_NEWNS;
+		else if (!strcmp(name, "clone_newnet"))
+			f = CLONE_NEWNET;
+		else if (!strcmp(name, "clone_newcgroup"))
+			f = CLONE_NEWCGROUP;
+		else if (!strcmp(name, "clone_newipc"))
+			f = CLONE_NEWIPC;
+		else if (!strcmp(name, "clone_newuts"))
+			f = CLONE_NEWUTS;
+		else if (!strcmp(name, "clone_newuser_hi"))
+			/* the kernel keeps only the low 32 bits of clone's flags */
+			f = CLONE_NEWUSER | 0x100000000UL;
+		else {
+			fprintf(stderr, "probe: unknown syscall test %s\n", name);
+			exit(2);
+		}
+		r = syscall(SYS_clone, f | SIGCHLD, 0, 0, 0, 0);
+		if (r == 0)
+			_exit(0);
+		if (r > 0)
+			waitpid((pid_t)r, NULL, 0), r = 0;
+	}
 	else {
 		fprintf(stderr, "probe: unknown syscall test %s\n", name);
 		exit(2);
@@ -433,6 +558,338 @@ static void cmd_connect(const char *host, int port)
 	printf("connect=%s\n", errname(r < 0 ? errno : 0));
 }
 
+
+/* ---- hostile probes ------------------------------------------------- */
+
+static void report(const char *key, long r)
+{
+	printf("%s=%s\n", key, errname(r < 0 ? errno : 0));
+}
+
+/* Everything a process could use to reach into another one. */
+static void cmd_peek(pid_t pid)
+{
+	char path[128], buf[256];
+	long r;
+	errno = 0;
+	r = ptrace(PTRACE_ATTACH, pid, NULL, NULL);
+	report("ptrace_attach", r);
+	if (r == 0) {
+		waitpid(pid, NULL, __WALL);
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	}
+	errno = 0;
+	r = ptrace(PTRACE_SEIZE, pid, NULL, NULL);
+	report("ptrace_seize", r);
+	if (r == 0)
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	/* any address: the access check comes before the copy */
+	static char local[8];
+	struct iovec lv = {local, sizeof(local)};
+	struct iovec rv = {(void *)local, sizeof(local)};
+	errno = 0;
+	r = syscall(SYS_process_vm_readv, pid, &lv, 1, &rv, 1, 0);
+	printf("process_vm_readv=%s\n", errname(r < 0 ? errno : 0));
+	errno = 0;
+	r = syscall(SYS_process_vm_writev, pid, &lv, 1, &rv, 1, 0);
+	printf("process_vm_writev=%s\n", errname(r < 0 ? errno : 0));
+	errno = 0;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	report("pidfd_open", pfd);
+	if (pfd >= 0) {
+		int got = -1;
+		for (int fd = 0; fd < 8 && got < 0; fd++) {
+			errno = 0;
+			got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+			if (got < 0 && errno == EBADF)
+				continue;
+			break;
+		}
+		report("pidfd_getfd", got);
+		close(pfd);
+	}
+	errno = 0;
+	r = syscall(SYS_kcmp, getpid(), pid, KCMP_FILE, 0, 0);
+	printf("kcmp=%s\n", errname(r < 0 ? errno : 0));
+	static const char *const files[] = {"mem", "environ", "maps", "auxv", "syscall",
+	                                    "stack", "io", NULL};
+	for (int i = 0; files[i]; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int e = fd < 0 ? errno : 0;
+		if (fd >= 0 && read(fd, buf, sizeof(buf)) < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		printf("open_%s=%s\n", files[i], errname(e));
+	}
+	static const char *const links[] = {"root", "cwd", "exe", "fd/0", "ns/mnt", NULL};
+	for (int i = 0; links[i]; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, links[i]);
+		ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+		char key[32];
+		snprintf(key, sizeof(key), "readlink_%s", links[i]);
+		for (char *k = key; *k; k++)
+			if (*k == '/')
+				*k = '_';
+		printf("%s=%s\n", key, errname(n < 0 ? errno : 0));
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root/", pid);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	printf("open_root=%s\n", errname(fd < 0 ? errno : 0));
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	printf("list_fd=%s\n", errname(d ? 0 : errno));
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "/proc/%d/map_files", pid);
+	d = opendir(path);
+	printf("list_map_files=%s\n", errname(d ? 0 : errno));
+	if (d)
+		closedir(d);
+}
+
+/* An i386 system call from this 64-bit process. */
+static void cmd_int80(long nr, long a1, long a2, long a3)
+{
+	printf("int80=attempt\n");
+	fflush(stdout);
+	long ret;
+	__asm__ volatile("int $0x80"
+	                 : "=a"(ret)
+	                 : "a"(nr), "b"(a1), "c"(a2), "d"(a3)
+	                 : "memory");
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		printf("int80=%s\n", errname((int)-ret));
+	} else {
+		printf("int80=ok\n");
+	}
+}
+
+static void cmd_x32(long nr)
+{
+	printf("x32=attempt\n");
+	fflush(stdout);
+	errno = 0;
+	long r = syscall(0x40000000L | nr, 0, 0, 0);
+	printf("x32=%s\n", errname(r < 0 ? errno : 0));
+}
+
+static void cmd_uconnect(const char *name)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	socklen_t len;
+	if (name[0] == '@') {
+		size_t n = strlen(name + 1);
+		memcpy(a.sun_path + 1, name + 1, n);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	} else {
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", name);
+		len = sizeof(a);
+	}
+	int r = connect(s, (struct sockaddr *)&a, len);
+	printf("uconnect=%s\n", errname(r < 0 ? errno : 0));
+}
+
+static void cmd_vsock(void)
+{
+	errno = 0;
+	int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	printf("vsock_stream=%s\n", errname(s < 0 ? errno : 0));
+	if (s >= 0) {
+		/* which CID this machine has: proof that the socket is live */
+		unsigned cid = 0;
+		int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) == 0)
+			printf("vsock_local_cid=%u\n", cid);
+		if (fd >= 0)
+			close(fd);
+		close(s);
+	}
+	errno = 0;
+	s = socket(AF_VSOCK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	printf("vsock_dgram=%s\n", errname(s < 0 ? errno : 0));
+	if (s >= 0)
+		close(s);
+}
+
+static void cmd_ipc(long key)
+{
+	errno = 0;
+	int r = shmget((key_t)key, 0, 0);
+	printf("shmget=%s\n", errname(r < 0 ? errno : 0));
+	errno = 0;
+	r = msgget((key_t)key, 0);
+	printf("msgget=%s\n", errname(r < 0 ? errno : 0));
+	errno = 0;
+	r = semget((key_t)key, 0, 0);
+	printf("semget=%s\n", errname(r < 0 ? errno : 0));
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static void print_file(const char *key, const char *path)
+{
+	char buf[256] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		printf("%s=ERROR %s\n", key, errname(errno));
+		return;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	printf("%s=%s\n", key, buf);
+}
+
+/* What a nested sandbox could do to the cgroup it runs in: its own user,
+ * mount and cgroup namespaces (the cgroup namespace rooted where we are),
+ * a fresh mount of the hierarchy, and a write to one of its files. */
+static void cmd_cgroup1(const char *type, const char *opts, int n, char **pairs)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	errno = 0;
+	int r = unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP);
+	report("unshare", r);
+	if (r < 0)
+		return;
+	char map[64];
+	snprintf(map, sizeof(map), "0 %d 1", (int)gid);
+	write_file("/proc/self/setgroups", "deny");
+	report("gid_map", write_file("/proc/self/gid_map", map));
+	snprintf(map, sizeof(map), "0 %d 1", (int)uid);
+	report("uid_map", write_file("/proc/self/uid_map", map));
+	mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	const char *dir = "/tmp/probe-cgroup";
+	mkdir(dir, 0755);
+	errno = 0;
+	r = mount("none", dir, type, 0, strcmp(opts, "-") ? opts : NULL);
+	report("mount", r);
+	if (r < 0)
+		return;
+	for (int i = 0; i + 1 < n; i += 2) {
+		char path[256], key[300];
+		snprintf(path, sizeof(path), "%s/%s", dir, pairs[i]);
+		snprintf(key, sizeof(key), "before_%s", pairs[i]);
+		print_file(key, path);
+		errno = 0;
+		snprintf(key, sizeof(key), "write_%s", pairs[i]);
+		report(key, write_file(path, pairs[i + 1]));
+		snprintf(key, sizeof(key), "after_%s", pairs[i]);
+		print_file(key, path);
+	}
+}
+
+/* cap_setuid+ep in a version 2 capability xattr (the kernel rewrites it
+ * as version 3 with the root of our user namespace as its owner). */
+static void cmd_setfcap(const char *path)
+{
+	struct {
+		uint32_t magic_etc;
+		struct {
+			uint32_t permitted, inheritable;
+		} data[2];
+	} cap;
+	memset(&cap, 0, sizeof(cap));
+	cap.magic_etc = 0x02000000 /* VFS_CAP_REVISION_2 */ | 0x000001 /* EFFECTIVE */;
+	cap.data[0].permitted = 1u << 7; /* CAP_SETUID */
+	errno = 0;
+	int r = setxattr(path, "security.capability", &cap, sizeof(cap), 0);
+	report("setfcap", r);
+}
+
+static void cmd_termios(int fd)
+{
+	struct termios t;
+	errno = 0;
+	if (tcgetattr(fd, &t) < 0) {
+		printf("termios=%s\n", errname(errno));
+		return;
+	}
+	t.c_lflag &= ~(tcflag_t)ECHO;
+	errno = 0;
+	int r = tcsetattr(fd, TCSANOW, &t);
+	printf("termios=%s\n", errname(r < 0 ? errno : 0));
+}
+
+static void cmd_stackfilter(int argc, char **argv)
+{
+	struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+	struct sock_fprog prog = {.len = 1, .filter = allow};
+	errno = 0;
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+	report("stackfilter", r);
+	for (int i = 0; i < argc; i++)
+		printf("%s=%s\n", argv[i], errname((int)try_syscall(argv[i])));
+}
+
+static void cmd_fdinfo(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		char path[300], target[512];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		printf("fd%s=%s\n", de->d_name, target);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void cmd_inotify(int n, int seconds)
+{
+	int made = 0, e = 0;
+	for (; made < n; made++) {
+		if (inotify_init1(IN_CLOEXEC) < 0) {
+			e = errno;
+			break;
+		}
+	}
+	printf("inotify=%d\ninotify_error=%s\nready\n", made, errname(e));
+	fflush(stdout);
+	sleep((unsigned)seconds);
+}
+
+static void cmd_hold(const char *name, long key, int seconds)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	size_t n = strlen(name + 1);
+	memcpy(a.sun_path + 1, name + 1, n);
+	int r = bind(s, (struct sockaddr *)&a,
+	             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+	if (r == 0)
+		r = listen(s, 8);
+	printf("listen=%s\n", errname(r < 0 ? errno : 0));
+	int id = shmget((key_t)key, 4096, IPC_CREAT | 0600);
+	printf("shmcreate=%s\n", errname(id < 0 ? errno : 0));
+	printf("ready\n");
+	fflush(stdout);
+	sleep((unsigned)seconds);
+	if (id >= 0)
+		shmctl(id, IPC_RMID, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -492,6 +949,34 @@ int main(int argc, char **argv)
 		printf("write=%s\n", errname(e));
 	} else if (!strcmp(c, "connect"))
 		cmd_connect(argv[2], atoi(argv[3]));
+	else if (!strcmp(c, "peek") && argc > 2)
+		cmd_peek(atoi(argv[2]));
+	else if (!strcmp(c, "int80") && argc > 2)
+		cmd_int80(strtol(argv[2], NULL, 0), argc > 3 ? strtol(argv[3], NULL, 0) : 0,
+		          argc > 4 ? strtol(argv[4], NULL, 0) : 0,
+		          argc > 5 ? strtol(argv[5], NULL, 0) : 0);
+	else if (!strcmp(c, "x32") && argc > 2)
+		cmd_x32(strtol(argv[2], NULL, 0));
+	else if (!strcmp(c, "uconnect") && argc > 2)
+		cmd_uconnect(argv[2]);
+	else if (!strcmp(c, "vsock"))
+		cmd_vsock();
+	else if (!strcmp(c, "ipc") && argc > 2)
+		cmd_ipc(strtol(argv[2], NULL, 0));
+	else if (!strcmp(c, "cgroup1") && argc > 5)
+		cmd_cgroup1(argv[2], argv[3], argc - 4, argv + 4);
+	else if (!strcmp(c, "setfcap") && argc > 2)
+		cmd_setfcap(argv[2]);
+	else if (!strcmp(c, "termios"))
+		cmd_termios(argc > 2 ? atoi(argv[2]) : 0);
+	else if (!strcmp(c, "stackfilter"))
+		cmd_stackfilter(argc - 2, argv + 2);
+	else if (!strcmp(c, "fdinfo"))
+		cmd_fdinfo();
+	else if (!strcmp(c, "hold") && argc > 4 && argv[2][0] == '@')
+		cmd_hold(argv[2], strtol(argv[3], NULL, 0), atoi(argv[4]));
+	else if (!strcmp(c, "inotify") && argc > 3)
+		cmd_inotify(atoi(argv[2]), atoi(argv[3]));
 	else {
 		fprintf(stderr, "probe: unknown command %s\n", c);
 		return 2;

@@ -68,8 +68,8 @@ def user_cgroup():
     if cgroup2_only():
         yield None
         return
-    # one per session: concurrent sessions on one machine (several worktrees)
-    # would otherwise remove each other's folders at their end
+    # one per session: sessions running side by side must not remove
+    # each other's delegation
     name = f"trimo-test.user-{pw.pw_uid}.{os.getpid()}"
     made = []
     for c in CGROUP_V1_CONTROLLERS:

@@ -69,7 +69,7 @@ static int teardown(void **state)
 	struct sbx_err err;
 	close(f->root_fd);
 	int dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	assert_int_equal(tree_rm(dfd, f->dir + 5, &err), 0);
+	assert_int_equal(sbx_rm_rf_at(dfd, f->dir + 5, &err), 0);
 	close(dfd);
 	assert_false(exists("/tmp", f->dir + 5));
 	free(f);
@@ -306,9 +306,9 @@ static void test_rm_locked(void **state)
 	snprintf(p, sizeof(p), "%s/t", f->root);
 	chmod(p, 0555);
 	snprintf(p, sizeof(p), "%s/t/link", f->root);
-	assert_int_equal(tree_rm(f->root_fd, "t", &err), 0);
+	assert_int_equal(sbx_rm_rf_at(f->root_fd, "t", &err), 0);
 	assert_false(exists(f->root, "t"));
-	assert_int_equal(tree_rm(f->root_fd, "t", &err), 0); /* missing is fine */
+	assert_int_equal(sbx_rm_rf_at(f->root_fd, "t", &err), 0); /* missing is fine */
 }
 
 static void test_open_dir(void **state)

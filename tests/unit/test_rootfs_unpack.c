@@ -18,6 +18,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "common/util.h"
 #include "rootfs/decomp.h"
 #include "rootfs/digest.h"
 #include "rootfs/tree.h"
@@ -62,7 +63,7 @@ static int teardown(void **state)
 	struct sbx_err err;
 	close(f->root_fd);
 	int dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	assert_int_equal(tree_rm(dfd, f->dir + 5, &err), 0);
+	assert_int_equal(sbx_rm_rf_at(dfd, f->dir + 5, &err), 0);
 	close(dfd);
 	free(f);
 	return 0;
