@@ -66,7 +66,8 @@ LDLIBS_ALL := $(sort $(foreach m,$(MODULES),$(call pkg_libs,$(m))))
 # bin/trimo-sbx links only what every start needs (libc, libseccomp,
 # libcap, jansson, inih: --as-needed drops the rest).  Heavy libraries live
 # in helpers it runs for the rare work that needs them.
-BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope $(BIN)/trimo-sbx-image
+BINS := $(BIN)/trimo-sbx $(BIN)/trimo-sbx-scope $(BIN)/trimo-sbx-image $(BIN)/trimo-sbx-git \
+	$(BIN)/git-remote-trimo
 
 all: $(BINS)
 
@@ -80,6 +81,24 @@ $(BIN)/trimo-sbx-image: $(BUILD)/orchestrator/image_main.o $(LIBS_ALL) | $(BIN)
 # libsystemd (sd-bus) for the rootless cgroup v2 scope
 $(BIN)/trimo-sbx-scope: $(BUILD)/orchestrator/scope_main.o $(LIBS_ALL) | $(BIN)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS_ALL)
+
+# git (docs/git.md): libgit2 lives only in the helper trimo-sbx-git
+# (orchestrator/git2/); git-remote-trimo is bound into sandboxes, so it is
+# static and needs nothing but libc.
+OBJ_git2 := $(patsubst %.c,$(BUILD)/%.o,$(wildcard orchestrator/git2/*.c))
+$(BUILD)/orchestrator/git2/%.o: orchestrator/git2/%.c | $(BUILD)/orchestrator/git2
+	$(CC) $(CFLAGS_BASE) -Wno-missing-field-initializers \
+		$(shell pkg-config --cflags libgit2 jansson) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/orchestrator/git2:
+	mkdir -p $@
+$(BIN)/trimo-sbx-git: $(BUILD)/orchestrator/git_main.o $(OBJ_git2) $(LIBS_ALL) | $(BIN)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(OBJ_git2) -Wl,--start-group $(LIBS_ALL) \
+		-Wl,--end-group $(LDLIBS_ALL) $(shell pkg-config --libs libgit2)
+$(BIN)/git-remote-trimo: orchestrator/remote_trimo_main.c orchestrator/push_proto.c \
+		orchestrator/push_proto.h | $(BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow \
+		-Wno-unused-parameter -I. -static -s -o $@ \
+		orchestrator/remote_trimo_main.c orchestrator/push_proto.c
 
 $(BIN):
 	mkdir -p $@

@@ -108,6 +108,13 @@ static int inspect(struct task_ctx *ctx, const char *id)
 	                      "state", state_status_name(state_effective(&st)), "folder", folder,
 	                      "status", state ? state : json_null(), "config",
 	                      config ? config : json_null(), "runs", runs ? runs : json_null());
+	/* [repo]: the last push attempts from the sandbox and to the remote */
+	_cleanup_free_ char *git_text = NULL;
+	json_t *git = NULL;
+	if (sbx_read_file(tfd, "git.json", 1 << 20, &git_text, NULL, &err) == 0)
+		git = load_json_text(git_text);
+	if (o)
+		json_object_set_new(o, "git", git ? git : json_null());
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (!text)

@@ -7,15 +7,18 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "orchestrator/admission.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/git_sup.h"
 #include "orchestrator/supervisor.h"
 #include "orchestrator/task.h"
 #include "orchestrator/task_cli.h"
+#include "orchestrator/task_log.h"
 #include "orchestrator/task_run.h"
 
 static const char launch_usage[] =
@@ -30,12 +33,15 @@ static const char launch_usage[] =
     "  -f, --follow             show the task's output until it ends, and exit\n"
     "                           with its status (0, the command's code, or 1)\n"
     "  --set SECTION.KEY=VALUE  override a key of TASK.ini (repeatable)\n"
+    "  --reuse-branch           [repo]: continue the task's branch when the host\n"
+    "                           repository has it already (default: refuse)\n"
     "\n"
     "`trimo-sbx help task.ini` describes every key.\n";
 
 struct launch_opts {
 	bool follow;
 	bool help;
+	bool reuse_branch;
 	char **sets;
 	const char *file;
 };
@@ -45,6 +51,7 @@ static int parse_args(struct launch_opts *o, int argc, char **argv, struct sbx_e
 	static const struct option opts[] = {
 	    {"follow", no_argument, NULL, 'f'},
 	    {"set", required_argument, NULL, 's'},
+	    {"reuse-branch", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -59,6 +66,9 @@ static int parse_args(struct launch_opts *o, int argc, char **argv, struct sbx_e
 		case 's':
 			if (sbx_strv_push(&o->sets, optarg) < 0)
 				return sbx_fail(err, ENOMEM, "--set");
+			break;
+		case 'r':
+			o->reuse_branch = true;
 			break;
 		case 'h':
 			o->help = true;
@@ -151,8 +161,9 @@ static int fill_task(struct task_ctx *ctx, int tfd, const struct sbx_task_config
 	int r = sbx_read_file(AT_FDCWD, cfg->path, SBX_CONFIG_FILE_MAX, &ini, &len, err);
 	r = r ?: sbx_write_file_atomic(tfd, "task.ini", ini, len, 0600, err);
 	r = r ?: write_def(tfd, def, err);
-	static const char *const dirs[] = {"workspace", "upper", "work"};
-	for (size_t i = 0; r == 0 && i < ELEMENTSOF(dirs); i++)
+	static const char *const dirs[] = {"upper", "work", "workspace"};
+	/* with [repo], the clone makes the workspace (git_task_workspace_create) */
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(dirs) - def->repo; i++)
 		if (mkdirat(tfd, dirs[i], 0755) < 0)
 			r = sbx_fail(err, errno, "mkdir %s", dirs[i]);
 	const char *prompt = cfg->task.prompt;
@@ -180,10 +191,41 @@ static int fail_start(struct sbx_task_state *st, void *data)
 	return 0;
 }
 
+/* Lines of the clone into the task's log (the supervisor appends to it). */
+static void workspace_log(void *data, const char *line)
+{
+	int *fd = data;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char stamp[TASK_LOG_STAMP_LEN + 1], text[1100];
+	task_log_format_stamp(&now, stamp);
+	int n = snprintf(text, sizeof(text), "%strimo-sbx: git: %s\n", stamp, line);
+	if (*fd >= 0 && n > 0)
+		sbx_write_all(*fd, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+/* [repo]: the workspace is a clone on the task's branch, made before the
+ * supervisor exists (a branch that exists is the user's error: exit 2). */
+static int make_workspace(struct task_ctx *ctx, int tfd, const struct sbx_task_def *def,
+                          bool reuse_branch, struct sbx_err *err)
+{
+	if (!def->repo)
+		return 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/tasks/%s", ctx->sd.root, def->id);
+	_cleanup_close_ int log_fd =
+	    openat(tfd, "log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	struct git_task t;
+	git_task_from_def(def, dir, NULL, NULL, &t);
+	t.log = workspace_log;
+	t.data = &log_fd;
+	return git_task_workspace_create(&t, reuse_branch, err);
+}
+
 /* Create the task folder and start its supervisor; prints nothing. */
 static int create_and_start(struct task_ctx *ctx, const struct sbx_task_config *cfg,
                             const struct sbx_limits *eff, struct sbx_task_image *img,
-                            char id[STATE_ID_MAX], struct sbx_err *err)
+                            bool reuse_branch, char id[STATE_ID_MAX], struct sbx_err *err)
 {
 	int r = reserve_id(&ctx->sd, cfg->task.name, id, err);
 	if (r < 0)
@@ -194,6 +236,7 @@ static int create_and_start(struct task_ctx *ctx, const struct sbx_task_config *
 		return tfd;
 	r = task_def_from_config(cfg, eff, img, id, &def, err);
 	r = r ?: fill_task(ctx, tfd, cfg, def, err);
+	r = r ?: make_workspace(ctx, tfd, def, reuse_branch, err);
 	if (r < 0) {
 		struct sbx_err ignored;
 		sbx_rm_rf_at(ctx->sd.tasks_fd, id, &ignored);
@@ -237,14 +280,16 @@ static int launch(struct launch_opts *o)
 	char id[STATE_ID_MAX];
 	if (check_supported(cfg, &eff, &err) < 0 ||
 	    task_resolve_image(&cfg->image, ctx.ucfg->storage.image_dir, &img, &err) < 0 ||
+	    (cfg->repo.enabled &&
+	     git_task_check_image(img.rootfs, cfg->repo.auto_commit, &err) < 0 &&
+	     sbx_wrap(&err, "%s", cfg->file) < 0) ||
 	    check_fits(ctx.ucfg, task_memory_admit(&eff, ctx.ucfg->orchestrator.default_memory),
 	               &err) < 0) {
 		code = cli_report(err.errnum == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, &err);
-	} else if (create_and_start(&ctx, cfg, &eff, &img, id, &err) < 0) {
-		code = cli_report(EXIT_RUNTIME, &err);
+	} else if (create_and_start(&ctx, cfg, &eff, &img, o->reuse_branch, id, &err) < 0) {
+		bool input = err.errnum == EEXIST || err.errnum == EINVAL || err.errnum == ENOENT;
+		code = cli_report(input ? EXIT_USAGE : EXIT_RUNTIME, &err);
 	} else {
-		if (cfg->repo.enabled)
-			cli_warn("%s: [repo] is not cloned yet: the workspace starts empty", id);
 		printf("%s\n", id);
 		fflush(stdout);
 		code = o->follow ? follow_task(&ctx, id) : EXIT_OK;

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/git_cmd.h"
 #include "orchestrator/supervisor.h"
 #include "sandbox/child.h"
 
@@ -21,6 +22,8 @@ static const char usage[] =
 	"  stop [-t SECONDS] ID...          stop tasks (SIGTERM, then SIGKILL)\n"
 	"  followup ID --prompt TEXT        a new run of an ended task, same workspace\n"
 	"  inspect ID                       everything about a task, as JSON\n"
+	"  diff [--stat] ID                 the task's branch and its uncommitted changes\n"
+	"  push ID                          push the task's branch to the repository's remote\n"
 	"  rm [-f] ID...                    remove tasks and their folders\n"
 	"\n"
 	"Other commands:\n"
@@ -51,6 +54,9 @@ static const struct verb verbs[] = {
 	{"wait", cmd_wait},
 	{"inspect", cmd_inspect},
 	{"followup", cmd_followup},
+	{"diff", cmd_diff},
+	{"push", cmd_push},
+	{GIT_JOB_VERB, cmd_git_job},
 	{SUPERVISOR_VERB, supervisor_main},
 	{NULL, NULL},
 };

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "orchestrator/git_sup.h"
 #include "orchestrator/state_dir.h"
 #include "orchestrator/supervisor.h"
 #include "orchestrator/task.h"
@@ -40,6 +41,7 @@ struct sup {
 	bool stop_requested;
 	bool timed_out;
 	struct sbx_net *net; /* its network while it runs (runtime/network.h) */
+	struct git_sup git;  /* [repo]: push socket, auto-commits (orchestrator/git_sup.h) */
 };
 
 /* A line of our own in the log. */

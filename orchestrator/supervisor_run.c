@@ -25,7 +25,7 @@
 #define RUN_PATH     "/run/trimo"
 #define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-enum { EV_OUT = 1, EV_CTL, EV_TIMEOUT, EV_KILL, EV_STATS };
+enum { EV_OUT = 1, EV_CTL, EV_TIMEOUT, EV_KILL, EV_STATS, EV_GIT };
 
 extern char **environ;
 
@@ -84,7 +84,9 @@ static int build_env(struct sup *s, const char *prompt, char ***ret, struct sbx_
 	_cleanup_strv_free_ char **env = NULL;
 	char run[16];
 	snprintf(run, sizeof(run), "%u", s->run);
-	int r = push_kv(&env, "PATH", SANDBOX_PATH);
+	/* with [repo], git-remote-trimo is found in /run/trimo/bin */
+	int r =
+	    push_kv(&env, "PATH", d->repo ? SANDBOX_PATH GIT_SANDBOX_PATH_SUFFIX : SANDBOX_PATH);
 	r = r ?: push_kv(&env, "HOME", "/root");
 	r = r ?: push_kv(&env, "HOSTNAME", d->hostname ? d->hostname : d->name);
 	r = r ?: push_kv(&env, "TRIMO_TASK", d->id);
@@ -116,7 +118,7 @@ static int build_env(struct sup *s, const char *prompt, char ***ret, struct sbx_
 
 struct run_paths {
 	char upper[PATH_MAX], work[PATH_MAX], workspace[PATH_MAX], trimo[PATH_MAX];
-	struct sbx_bind binds[2];
+	struct sbx_bind binds[3];
 	char *argv[4];
 };
 
@@ -147,6 +149,9 @@ static void build_spec(struct sup *s, struct run_paths *p, char **env, struct sb
 	spec->workdir = d->workdir;
 	spec->binds = p->binds;
 	spec->n_binds = 2;
+	const struct sbx_bind *git = git_sup_bind(&s->git);
+	if (git)
+		p->binds[spec->n_binds++] = *git;
 	spec->caps = caps_default();
 	/* podman's default: as many open files as the hard limit allows */
 	struct rlimit cur;
@@ -261,6 +266,9 @@ static void on_watch(void *data, const struct sbx_run_info *info)
 		case EV_OUT:
 			pump_output(s);
 			break;
+		case EV_GIT:
+			git_sup_handle(&s->git);
+			break;
 		case EV_CTL:
 			if (sup_control(s, info->pid, &grace)) {
 				struct stats_update u = {.stop = true};
@@ -330,7 +338,8 @@ static int open_watch(struct sup *s, struct sbx_err *err)
 	if (s->ep < 0 || s->tfd_timeout < 0 || s->tfd_kill < 0 || s->tfd_stats < 0 ||
 	    add_ev(s->ep, s->out_fd, EV_OUT) < 0 || add_ev(s->ep, s->ctl_fd, EV_CTL) < 0 ||
 	    add_ev(s->ep, s->tfd_timeout, EV_TIMEOUT) < 0 ||
-	    add_ev(s->ep, s->tfd_kill, EV_KILL) < 0 || add_ev(s->ep, s->tfd_stats, EV_STATS) < 0)
+	    add_ev(s->ep, s->tfd_kill, EV_KILL) < 0 || add_ev(s->ep, s->tfd_stats, EV_STATS) < 0 ||
+	    (git_sup_fd(&s->git) >= 0 && add_ev(s->ep, git_sup_fd(&s->git), EV_GIT) < 0))
 		return sbx_fail(err, errno, "epoll");
 	return 0;
 }
@@ -490,20 +499,42 @@ static int record_egress(struct sbx_task_state *st, void *data)
 	return 0;
 }
 
+static void git_log(void *data, const char *line)
+{
+	sup_msg(data, "%s", line);
+}
+
+/* [repo]: the push socket in runs/N/trimo, the helper's mount point, the
+ * interval timer; git jobs run under the task's caps. */
+static int prepare_git(struct sup *s, const struct sbx_task_state *st,
+                       const struct sbx_cgroup_limits *cgl, struct sbx_err *err)
+{
+	char trimo[PATH_MAX];
+	sbx_fmt(trimo, sizeof(trimo), "%s/runs/%u/trimo", s->task_path, s->run);
+	git_sup_init(&s->git);
+	return git_sup_prepare(&s->git, s->def, s->task_path, s->run, trimo, cgl,
+	                       st->cgroup_parent[0] ? st->cgroup_parent : NULL, git_log, s, err);
+}
+
 int sup_run(struct sup *s, struct sbx_err *err)
 {
 	struct sbx_task_state st;
 	int r = read_state(s, &st, err);
 	if (r < 0)
 		return r;
+	struct sbx_cgroup_limits cgl; /* the git jobs after the run use it too */
+	limits_to_cgroup(&s->def->limits, &cgl);
 	_cleanup_free_ char *prompt = NULL;
 	size_t plen = 0;
 	r = task_run_prompt(s->task_fd, s->run, &prompt, &plen, err);
 	r = r ?: prepare_run_dir(s, prompt, plen, err);
 	_cleanup_strv_free_ char **env = NULL;
 	r = r ?: build_env(s, prompt, &env, err);
-	if (r < 0)
+	r = r ?: prepare_git(s, &st, &cgl, err);
+	if (r < 0) {
+		git_sup_release(&s->git);
 		return r;
+	}
 	struct sbx_net net;
 	net_init(&net);
 	s->net = &net;
@@ -511,14 +542,13 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	r = prepare_net(s, &net, &env, &host_network, err);
 	if (r < 0) {
 		net_release(&net);
+		git_sup_release(&s->git);
 		return r;
 	}
 	struct run_paths paths;
 	struct sbx_spec spec;
 	build_spec(s, &paths, env, &spec);
 	spec.host_network = host_network;
-	struct sbx_cgroup_limits cgl;
-	limits_to_cgroup(&s->def->limits, &cgl);
 	if (cgl.unlimited)
 		sup_msg(s, "warning: %s runs without resource limits (no memory, CPU or pids cap)",
 		        s->id);
@@ -526,6 +556,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	if (r < 0) {
 		close_watch(s);
 		net_release(&net);
+		git_sup_release(&s->git);
 		return r;
 	}
 	struct sbx_run_opts opts = {
@@ -547,6 +578,9 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	close_watch(s);
 	net_release(&net);
 	s->net = NULL;
+	/* before the outcome: `wait` returns once the commits are on the host */
+	git_sup_end_run(&s->git);
+	git_sup_release(&s->git);
 	sup_control_close(s);
 	if (proxy) {
 		struct sbx_err ignored;

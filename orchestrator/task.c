@@ -133,6 +133,10 @@ void task_def_free(struct sbx_task_def *d)
 	free(d->repo_path);
 	free(d->repo_base);
 	free(d->branch);
+	sbx_strv_free(d->git.protected_branches);
+	free(d->git.remote);
+	free(d->git.author_name);
+	free(d->git.author_email);
 	free(d->network);
 	free(d);
 }
@@ -208,10 +212,19 @@ int task_def_from_config(const struct sbx_task_config *cfg, const struct sbx_lim
 	r = r ?: dup_str(&d->network, net_mode_name(cfg->network.mode));
 	r = r ?: net_from_config(&cfg->network, d);
 	if (r == 0 && cfg->repo.enabled) {
+		const struct sbx_cfg_repo *c = &cfg->repo;
 		d->repo = true;
-		r = dup_str(&d->repo_path, cfg->repo.path);
-		r = r ?: dup_str(&d->repo_base, cfg->repo.base);
-		r = r ?: dup_str(&d->branch, cfg->repo.branch);
+		r = dup_str(&d->repo_path, c->path);
+		r = r ?: dup_str(&d->repo_base, c->base);
+		r = r ?: dup_str(&d->branch, c->branch);
+		r = r ?: dup_strv(&d->git.protected_branches, c->protected_branches);
+		r = r ?: dup_str(&d->git.remote, c->remote);
+		r = r ?: dup_str(&d->git.author_name, c->author_name);
+		r = r ?: dup_str(&d->git.author_email, c->author_email);
+		d->git.push = c->push;
+		d->git.auto_commit = c->auto_commit;
+		d->git.auto_commit_interval = c->auto_commit_interval;
+		d->git.push_tags = c->push_tags;
 	}
 	if (r < 0) {
 		task_def_free(d);
@@ -264,6 +277,22 @@ static json_t *limits_json(const struct sbx_limits *l)
 	return o;
 }
 
+static const char *const push_names[] = {"manual", "on-exit", "auto"};
+static const char *const commit_names[] = {"off", "exit", "interval"};
+
+static void repo_git_json(json_t *repo, const struct sbx_task_git *g)
+{
+	json_object_set_new(repo, "push", json_string(push_names[g->push]));
+	json_object_set_new(repo, "auto_commit", json_string(commit_names[g->auto_commit]));
+	json_object_set_new(repo, "auto_commit_interval",
+	                    json_integer((json_int_t)g->auto_commit_interval));
+	json_object_set_new(repo, "protected", strv_json(g->protected_branches));
+	json_object_set_new(repo, "remote", str_or_null(g->remote));
+	json_object_set_new(repo, "push_tags", json_boolean(g->push_tags));
+	json_object_set_new(repo, "author_name", str_or_null(g->author_name));
+	json_object_set_new(repo, "author_email", str_or_null(g->author_email));
+}
+
 int task_def_to_json(const struct sbx_task_def *d, char **ret, struct sbx_err *err)
 {
 	json_t *o = json_pack(
@@ -276,6 +305,9 @@ int task_def_to_json(const struct sbx_task_def *d, char **ret, struct sbx_err *e
 	    d->image.digest, "repo", "enabled", d->repo, "path", str_or_null(d->repo_path), "base",
 	    str_or_null(d->repo_base), "branch", str_or_null(d->branch), "limits",
 	    limits_json(&d->limits), "network", "mode", d->network);
+	json_t *repo = o ? json_object_get(o, "repo") : NULL;
+	if (repo && d->repo)
+		repo_git_json(repo, &d->git);
 	json_t *net = o ? json_object_get(o, "network") : NULL;
 	if (net) {
 		json_t *pub = json_array();
@@ -410,6 +442,42 @@ static int net_from_json(json_t *net, struct sbx_task_def *d)
 	return 0;
 }
 
+static int name_index(json_t *v, const char *const *names, size_t n, int def)
+{
+	if (!v)
+		return def;
+	for (size_t i = 0; json_is_string(v) && i < n; i++)
+		if (!strcmp(json_string_value(v), names[i]))
+			return (int)i;
+	return -1;
+}
+
+/* The git settings of "repo"; absent in a task launched before they
+ * existed: the defaults of task.ini. */
+static int repo_git_from_json(json_t *repo, struct sbx_task_git *g)
+{
+	int push = name_index(json_object_get(repo, "push"), push_names, 3, SBX_PUSH_MANUAL);
+	int ac =
+	    name_index(json_object_get(repo, "auto_commit"), commit_names, 3, SBX_AUTO_COMMIT_OFF);
+	if (push < 0 || ac < 0)
+		return -EINVAL;
+	g->push = (enum sbx_push_mode)push;
+	g->auto_commit = (enum sbx_auto_commit)ac;
+	json_t *v = json_object_get(repo, "auto_commit_interval");
+	g->auto_commit_interval = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+	g->push_tags = json_is_true(json_object_get(repo, "push_tags"));
+	int r = 0;
+	if (json_object_get(repo, "protected")) {
+		r = get_strv(repo, "protected", &g->protected_branches);
+	} else {
+		const char *const defaults[] = {"main", "master", "release/*", NULL};
+		r = dup_strv(&g->protected_branches, defaults);
+	}
+	r = r ?: get_str(repo, "remote", true, &g->remote);
+	r = r ?: get_str(repo, "author_name", true, &g->author_name);
+	return r ?: get_str(repo, "author_email", true, &g->author_email);
+}
+
 static int def_from_object(json_t *o, struct sbx_task_def *d)
 {
 	int r = get_str(o, "id", false, &d->id);
@@ -438,6 +506,8 @@ static int def_from_object(json_t *o, struct sbx_task_def *d)
 	r = get_str(repo, "path", true, &d->repo_path);
 	r = r ?: get_str(repo, "base", true, &d->repo_base);
 	r = r ?: get_str(repo, "branch", true, &d->branch);
+	if (r == 0 && d->repo)
+		r = repo_git_from_json(repo, &d->git);
 	r = r ?: limits_from_json(json_object_get(o, "limits"), &d->limits);
 	r = r ?: get_str(json_object_get(o, "network"), "mode", false, &d->network);
 	return r ?: net_from_json(json_object_get(o, "network"), d);

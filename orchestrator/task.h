@@ -53,6 +53,17 @@ int task_resolve_image(const struct sbx_cfg_image *img, const char *image_dir,
 int task_hold_image(const struct sbx_task_image *img, const char *image_dir,
                     struct sbx_task_image *ret, struct sbx_err *err);
 
+/* [repo]'s git settings (docs/git.md); meaningful when repo is set. */
+struct sbx_task_git {
+	enum sbx_push_mode push;
+	enum sbx_auto_commit auto_commit;
+	uint64_t auto_commit_interval; /* seconds, with SBX_AUTO_COMMIT_INTERVAL */
+	char **protected_branches;     /* fnmatch patterns, NULL-terminated */
+	char *remote;                  /* the host repository's remote; NULL: origin */
+	bool push_tags;
+	char *author_name, *author_email; /* auto-commits' author, or NULL */
+};
+
 /* The resolved configuration: what the supervisor needs for every run,
  * and what inspect shows.  Strings are malloc'ed. */
 struct sbx_task_def {
@@ -67,10 +78,11 @@ struct sbx_task_def {
 	char *workdir;
 	char *hostname; /* NULL: the task's name */
 	struct sbx_task_image image;
-	bool repo;                /* a [repo] section: the workspace is a clone (later) */
+	bool repo;                /* a [repo] section: the workspace is a clone */
 	char *repo_path;          /* the host repository, or NULL */
 	char *repo_base;          /* or NULL */
 	char *branch;             /* or NULL without [repo] */
+	struct sbx_task_git git;  /* with [repo] */
 	struct sbx_limits limits; /* effective: task, user config, defaults merged */
 	char *network;            /* "none", "nat" or "host" */
 	struct sbx_publish *publish; /* nat: published ports */
