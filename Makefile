@@ -143,7 +143,7 @@ check: deps
 # The cgroup v2 tests in a qemu guest that boots Debian's own kernel (this
 # host is hybrid v1); see tests/vm/README.md.  VM_PYTEST_ARGS go to pytest.
 check-vm: all $(if $(wildcard tests/probe.c),$(BUILD)/probe)
-	tests/vm/run --timeout 600 --user "$${TRIMO_TEST_USER:-trimo-test}" -- sh tests/vm/check $(VM_PYTEST_ARGS)
+	tests/vm/run --timeout 1500 --user "$${TRIMO_TEST_USER:-trimo-test}" $(if $(VM_TESTS),-e VM_TESTS=$(VM_TESTS)) -- sh tests/vm/check $(VM_PYTEST_ARGS)
 
 # Unit and integration tests with every binary under AddressSanitizer and
 # UBSan (the sandbox child and init too).
