@@ -38,6 +38,20 @@ long sbx_read_long(const char *path, long def);
  * (/proc/self/exe's folder + name), or $env when that variable is set. */
 int sbx_helper_path(const char *name, const char *env, char *buf, size_t size);
 
+/* Start a helper program: stdin from in (-1: /dev/null), stdout and stderr
+ * to out and err (-1: inherited), fd3 as its fd 3 (-1: none), signal mask
+ * empty and every disposition default (the caller may block signals for a
+ * signalfd).  Returns 0 with *ret_pid, or -errno. */
+int sbx_spawn(const char *path, char *const *argv, int in, int out, int err, int fd3,
+              pid_t *ret_pid);
+
+/* Hand each complete line of buf[0..*len) (without its newline) to fn,
+ * and keep the rest at the front of buf.  A line that fills the whole
+ * buffer (size - 1 bytes), or with flush what remains, goes out as is.
+ * The lines are NUL-terminated in place: buf needs one spare byte. */
+void sbx_take_lines(char *buf, size_t *len, size_t size, bool flush,
+                    void (*fn)(void *data, const char *line), void *data);
+
 /* write() all of buf, retrying on EINTR and short writes. */
 int sbx_write_all(int fd, const void *buf, size_t len);
 

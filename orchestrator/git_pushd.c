@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,27 +197,9 @@ static int spawn_helper(struct git_pushd *p, int conn, int out_w, pid_t *ret)
 	_cleanup_strv_free_ char **argv = NULL;
 	if (git_pushd_argv(&p->conf, p->helper, &argv, &err) < 0)
 		return -ENOMEM;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_w, 1);
-	posix_spawn_file_actions_adddup2(&fa, out_w, 2);
-	posix_spawn_file_actions_adddup2(&fa, conn, 3);
-	/* the supervisor blocks signals for its signalfd: the helper must not
-	 * inherit that */
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	extern char **environ;
-	int r = posix_spawn(ret, p->helper, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return -r;
+	/* the supervisor blocks signals for its signalfd: sbx_spawn resets
+	 * them for the helper */
+	return sbx_spawn(p->helper, argv, -1, out_w, out_w, conn, ret);
 }
 
 static void accept_one(struct git_pushd *p)
@@ -253,23 +234,14 @@ static void accept_one(struct git_pushd *p)
 	watch(p, EPOLL_CTL_ADD, p->out_fd, EV_OUT);
 }
 
+static void say_line(void *data, const char *line)
+{
+	say(data, line);
+}
+
 static void emit_lines(struct git_pushd *p, bool flush)
 {
-	size_t start = 0;
-	for (size_t i = 0; i < p->len; i++) {
-		if (p->buf[i] != '\n')
-			continue;
-		p->buf[i] = '\0';
-		say(p, p->buf + start);
-		start = i + 1;
-	}
-	memmove(p->buf, p->buf + start, p->len - start);
-	p->len -= start;
-	if ((flush && p->len) || p->len == sizeof(p->buf) - 1) {
-		p->buf[p->len] = '\0';
-		say(p, p->buf);
-		p->len = 0;
-	}
+	sbx_take_lines(p->buf, &p->len, sizeof(p->buf), flush, say_line, p);
 }
 
 /* The helper is done: its last words, its exit status, the socket back. */

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,25 +131,9 @@ static void spawn_commit(struct git_sup *g)
 	snprintf(run, sizeof(run), "%u", g->run_no);
 	char *argv[] = {self,    GIT_JOB_VERB, "commit", "--task-dir", g->task_dir,
 	                "--run", run,          "--why",  "interval",   NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	extern char **environ;
-	int r = posix_spawn(&g->commit_pid, self, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int r = sbx_spawn(self, argv, -1, p[1], p[1], -1, &g->commit_pid);
 	close(p[1]);
-	if (r != 0) {
+	if (r < 0) {
 		close(p[0]);
 		g->commit_pid = 0;
 		say(g, "git: interval auto-commit: cannot start it");
@@ -162,23 +145,14 @@ static void spawn_commit(struct git_sup *g)
 	add(g->ep, g->commit_out, EV_COMMIT);
 }
 
+static void say_line(void *data, const char *line)
+{
+	say(data, line);
+}
+
 static void commit_lines(struct git_sup *g, bool flush)
 {
-	size_t start = 0;
-	for (size_t i = 0; i < g->len; i++) {
-		if (g->buf[i] != '\n')
-			continue;
-		g->buf[i] = '\0';
-		say(g, g->buf + start);
-		start = i + 1;
-	}
-	memmove(g->buf, g->buf + start, g->len - start);
-	g->len -= start;
-	if (g->len && (flush || g->len == sizeof(g->buf) - 1)) {
-		g->buf[g->len] = '\0';
-		say(g, g->buf);
-		g->len = 0;
-	}
+	sbx_take_lines(g->buf, &g->len, sizeof(g->buf), flush, say_line, g);
 }
 
 /* Read what the commit wrote; at its end, reap it. */

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,16 +74,6 @@ static int parse_answer(const char *answer, int status, const char *helper, stru
 	return r;
 }
 
-static int spawn(const char *path, char **argv, int out_fd, pid_t *ret_pid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-	int r = posix_spawn(ret_pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	return -r;
-}
-
 int image_unpack_helper(const char *store_dir, const char *source, const char *base_dir,
                         const struct image_import_opts *opts, struct sbx_image *ret,
                         struct sbx_err *err)
@@ -108,7 +97,7 @@ int image_unpack_helper(const char *store_dir, const char *source, const char *b
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return sbx_fail(err, errno, "image helper: pipe");
 	pid_t pid;
-	r = spawn(path, argv, out[1], &pid);
+	r = sbx_spawn(path, argv, STDIN_FILENO, out[1], -1, -1, &pid);
 	close(out[1]);
 	_cleanup_close_ int rd = out[0];
 	if (r < 0)

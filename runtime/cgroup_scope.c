@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,8 +14,6 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-
-extern char **environ;
 
 int cgroup_start_scope_helper(const char *unit, pid_t pid, void *data, struct sbx_err *err)
 {
@@ -29,17 +26,13 @@ int cgroup_start_scope_helper(const char *unit, pid_t pid, void *data, struct sb
 	int out[2];
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return sbx_fail(err, errno, "systemd scope: pipe");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
 	char *argv[] = {path, (char *)unit, pidbuf, NULL};
 	pid_t child;
-	r = posix_spawn(&child, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	r = sbx_spawn(path, argv, -1, out[1], -1, -1, &child);
 	close(out[1]);
 	_cleanup_close_ int rd = out[0];
-	if (r != 0)
-		return sbx_fail(err, r, "systemd scope: run %s", path);
+	if (r < 0)
+		return sbx_fail(err, -r, "systemd scope: run %s", path);
 	char msg[SBX_ERR_MSG_MAX] = "";
 	size_t len = 0;
 	ssize_t n;

@@ -124,6 +124,34 @@ static void test_rm_rf_deep(void **state)
 	close(fd);
 }
 
+static void collect(void *data, const char *line)
+{
+	char *out = data;
+	strcat(out, "[");
+	strcat(out, line);
+	strcat(out, "]");
+}
+
+static void test_take_lines(void **state)
+{
+	char buf[8], out[128] = "";
+	size_t len = 0;
+	memcpy(buf, "ab\ncd", 5);
+	len = 5;
+	sbx_take_lines(buf, &len, sizeof(buf), false, collect, out);
+	assert_string_equal(out, "[ab]");
+	assert_int_equal(len, 2); /* "cd" waits for its newline */
+	memcpy(buf + len, "efghi", 5);
+	len += 5; /* a full buffer (size - 1) goes out whole */
+	sbx_take_lines(buf, &len, sizeof(buf), false, collect, out);
+	assert_string_equal(out, "[ab][cdefghi]");
+	assert_int_equal(len, 0);
+	memcpy(buf, "tail", 4);
+	len = 4;
+	sbx_take_lines(buf, &len, sizeof(buf), true, collect, out);
+	assert_string_equal(out, "[ab][cdefghi][tail]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +161,7 @@ int main(void)
 	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_rm_rf_deep),
+	    cmocka_unit_test(test_take_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
