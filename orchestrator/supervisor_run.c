@@ -542,6 +542,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	r = prepare_net(s, &net, &env, &host_network, err);
 	if (r < 0) {
 		net_release(&net);
+		s->net = NULL;
 		git_sup_release(&s->git);
 		return r;
 	}
@@ -556,6 +557,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	if (r < 0) {
 		close_watch(s);
 		net_release(&net);
+		s->net = NULL;
 		git_sup_release(&s->git);
 		return r;
 	}
