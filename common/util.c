@@ -175,6 +175,23 @@ int sbx_helper_path(const char *name, const char *env, char *buf, size_t size)
 	return (size_t)snprintf(buf, size, "%s/%s", self, name) < size ? 0 : -ENAMETOOLONG;
 }
 
+bool sbx_find_in_path(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && (size_t)snprintf(out, size, "%.*s/%s", (int)n, path, name) < size &&
+		    out[0] == '/' && access(out, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
 int sbx_spawn(const char *path, char *const *argv, int in, int out, int err, int fd3,
               pid_t *ret_pid)
 {

@@ -38,6 +38,10 @@ long sbx_read_long(const char *path, long def);
  * (/proc/self/exe's folder + name), or $env when that variable is set. */
 int sbx_helper_path(const char *name, const char *env, char *buf, size_t size);
 
+/* name's first executable match in $PATH (a default PATH when unset),
+ * written to out as an absolute path. */
+bool sbx_find_in_path(const char *name, char *out, size_t size);
+
 /* Start a helper program: stdin from in (-1: /dev/null), stdout and stderr
  * to out and err (-1: inherited), fd3 as its fd 3 (-1: none), signal mask
  * empty and every disposition default (the caller may block signals for a

@@ -283,9 +283,17 @@ struct sbx_cfg_orchestrator {
 	uint32_t max_cpu_pressure; /* PSI cpu some avg10 limit in 1/100 %; 0 = off (default) */
 };
 
+/* [storage] overlay: how a sandbox's copy-on-write root is mounted */
+enum sbx_cfg_overlay {
+	SBX_CFG_OVERLAY_AUTO = 0, /* the kernel's overlayfs, fuse-overlayfs where refused */
+	SBX_CFG_OVERLAY_KERNEL,
+	SBX_CFG_OVERLAY_FUSE,
+};
+
 struct sbx_cfg_storage {
 	const char *state_dir; /* absolute, never NULL */
 	const char *image_dir; /* absolute, never NULL */
+	int overlay;           /* enum sbx_cfg_overlay */
 };
 
 struct sbx_cfg_cgroups {

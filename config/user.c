@@ -92,9 +92,15 @@ static const struct cfg_key orchestrator_keys[] = {
      .set = set_cpu_pressure},
 };
 
+static const char *const overlay_choices[] = {"auto", "kernel", "fuse", NULL};
+
 static const struct cfg_key storage_keys[] = {
     {.name = "state_dir", .type = CFG_PATH, .offset = offsetof(struct sbx_cfg_storage, state_dir)},
     {.name = "image_dir", .type = CFG_PATH, .offset = offsetof(struct sbx_cfg_storage, image_dir)},
+    {.name = "overlay",
+     .type = CFG_ENUM,
+     .offset = offsetof(struct sbx_cfg_storage, overlay),
+     .choices = overlay_choices},
 };
 
 static const struct cfg_key cgroups_keys[] = {

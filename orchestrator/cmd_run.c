@@ -73,8 +73,8 @@ static const char run_usage[] =
 
 struct run_opts {
 	struct sbx_spec spec;
-	struct sbx_image img;	   /* a stored image, held while the sandbox runs */
-	struct sbx_rundir rundir;  /* its private writable layer */
+	struct sbx_image img;     /* a stored image, held while the sandbox runs */
+	struct sbx_rundir rundir; /* its private writable layer */
 	bool keep, read_only;
 	bool image_runtime_error; /* exit 125, not 2 */
 	struct sbx_limits limits; /* what the command line set */
@@ -517,7 +517,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv, struct sbx_err 
  * from the image store (imported once) and gets a private writable layer
  * in the state folder, gone when the run ends unless --keep. */
 static int resolve_image(struct run_opts *o, const struct sbx_user_config *ucfg,
-			 struct sbx_err *err)
+                         struct sbx_err *err)
 {
 	if (!strncmp(o->image, "dir:", 4)) {
 		if (!o->image[4])
@@ -527,9 +527,9 @@ static int resolve_image(struct run_opts *o, const struct sbx_user_config *ucfg,
 	}
 	if (o->spec.rootfs_rw)
 		return sbx_failx(err, EINVAL,
-				 "--rw writes a dir: image in place; '%s' gets a writable layer of "
-				 "its own (--read-only for none)",
-				 o->image);
+		                 "--rw writes a dir: image in place; '%s' gets a writable layer of "
+		                 "its own (--read-only for none)",
+		                 o->image);
 	struct image_import_opts iopts = {.hold = true};
 	int r = image_import(ucfg->storage.image_dir, o->image, NULL, &iopts, &o->img, err);
 	if (r < 0) {
@@ -537,6 +537,7 @@ static int resolve_image(struct run_opts *o, const struct sbx_user_config *ucfg,
 		return sbx_wrap(err, "image '%s'", o->image);
 	}
 	o->spec.lower = o->img.path;
+	o->spec.overlay = (enum sbx_overlay_mode)ucfg->storage.overlay; /* see limits.c */
 	r = rundir_create(ucfg->storage.state_dir, o->name, &o->rundir, err);
 	if (r < 0) {
 		o->image_runtime_error = true;
@@ -697,7 +698,7 @@ int cmd_run(int argc, char **argv)
 	report_end(&o, &res);
 	if (o.keep && o.rundir.path)
 		fprintf(stderr, "trimo-sbx: %s: kept its writable layer in %s\n", o.name,
-			o.rundir.upper);
+		        o.rundir.upper);
 	code = res.exit_code;
 out:
 	run_opts_free(&o);

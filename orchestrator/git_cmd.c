@@ -218,6 +218,7 @@ static int load_task(const char *dir, struct loaded *l, struct git_task *t, stru
 	void (*log)(void *, const char *) = t->log;
 	git_task_from_def(l->def, l->dir, &l->cgl,
 	                  l->st.cgroup_parent[0] ? l->st.cgroup_parent : NULL, t);
+	t->overlay = overlay_mode(l->st.overlay);
 	t->log = log;
 	return 0;
 }

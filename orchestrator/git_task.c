@@ -464,6 +464,7 @@ static void job_spec(struct job *j, const char *script, struct sbx_spec *spec)
 	spec->binds = j->binds;
 	spec->n_binds = ELEMENTSOF(j->binds);
 	spec->caps = caps_default();
+	spec->overlay = j->t->overlay;
 }
 
 static const char *job_script(enum git_job job, char *buf, size_t size)

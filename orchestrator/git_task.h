@@ -60,6 +60,7 @@ struct git_task {
 	const char *rootfs;
 	const struct sbx_cgroup_limits *limits;
 	const char *cgroup_parent;
+	enum sbx_overlay_mode overlay;
 	/* where progress and results go, one line at a time (no newline) */
 	void (*log)(void *data, const char *line);
 	void *data;

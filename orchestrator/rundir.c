@@ -28,7 +28,7 @@ static void sweep(const char *base)
 		if (de->d_name[0] == '.')
 			continue;
 		_cleanup_close_ int dfd =
-			openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0 || faccessat(dfd, KEPT_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
 		_cleanup_close_ int lk = openat(dfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -39,19 +39,19 @@ static void sweep(const char *base)
 	}
 }
 
-static int subdir(const char *dir, const char *name, char **ret, struct sbx_err *err)
+static int subdir(const char *dir, const char *name, mode_t mode, char **ret, struct sbx_err *err)
 {
 	if (asprintf(ret, "%s/%s", dir, name) < 0) {
 		*ret = NULL;
 		return sbx_fail(err, ENOMEM, "run folder");
 	}
-	if (mkdir(*ret, 0700) < 0)
+	if (mkdir(*ret, mode) < 0 || chmod(*ret, mode) < 0) /* exact, whatever the umask */
 		return sbx_fail(err, errno, "mkdir '%s'", *ret);
 	return 0;
 }
 
 int rundir_create(const char *state_dir, const char *name, struct sbx_rundir *ret,
-		  struct sbx_err *err)
+                  struct sbx_err *err)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->lock_fd = -1;
@@ -78,8 +78,10 @@ int rundir_create(const char *state_dir, const char *name, struct sbx_rundir *re
 	ret->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ret->lock_fd < 0 || flock(ret->lock_fd, LOCK_EX) < 0)
 		return sbx_fail(err, errno, "lock '%s'", lock);
-	if ((r = subdir(ret->path, "upper", &ret->upper, err)) < 0 ||
-	    (r = subdir(ret->path, "work", &ret->work, err)) < 0)
+	/* the upper's own mode is that of the sandbox's / (the run folder
+	 * above it is the user's alone) */
+	if ((r = subdir(ret->path, "upper", 0755, &ret->upper, err)) < 0 ||
+	    (r = subdir(ret->path, "work", 0700, &ret->work, err)) < 0)
 		return r;
 	return 0;
 }

@@ -87,14 +87,15 @@ struct sbx_task_state {
 	uint32_t max_cpu_pressure; /* 1/100 %, 0 = off */
 	char queued_reason[STATE_REASON_MAX];
 	char cgroup_parent[STATE_PATH_MAX]; /* the user config's [cgroups] parent, or "" */
+	char overlay[8];                    /* its [storage] overlay: auto, kernel, fuse */
 
 	/* accounting of the current or last run (STATE_UNKNOWN = not known) */
 	uint64_t memory_current;
 	uint64_t memory_peak;
 	uint64_t cpu_usec;
 	uint64_t oom_kills;
-	uint64_t egress_allowed; /* connections the allowlist proxy let through */
-	uint64_t egress_refused; /* ... and refused */
+	uint64_t egress_allowed;     /* connections the allowlist proxy let through */
+	uint64_t egress_refused;     /* ... and refused */
 	char cgroup[STATE_PATH_MAX]; /* the sandbox's cgroup while it runs, or "" */
 
 	char branch[STATE_REASON_MAX]; /* the task's git branch, or "" */

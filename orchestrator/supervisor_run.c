@@ -512,8 +512,10 @@ static int prepare_git(struct sup *s, const struct sbx_task_state *st,
 	char trimo[PATH_MAX];
 	sbx_fmt(trimo, sizeof(trimo), "%s/runs/%u/trimo", s->task_path, s->run);
 	git_sup_init(&s->git);
-	return git_sup_prepare(&s->git, s->def, s->task_path, s->run, trimo, cgl,
-	                       st->cgroup_parent[0] ? st->cgroup_parent : NULL, git_log, s, err);
+	int r = git_sup_prepare(&s->git, s->def, s->task_path, s->run, trimo, cgl,
+	                        st->cgroup_parent[0] ? st->cgroup_parent : NULL, git_log, s, err);
+	s->git.t.overlay = overlay_mode(st->overlay);
+	return r;
 }
 
 int sup_run(struct sup *s, struct sbx_err *err)
@@ -550,6 +552,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	struct sbx_spec spec;
 	build_spec(s, &paths, env, &spec);
 	spec.host_network = host_network;
+	spec.overlay = overlay_mode(st.overlay);
 	if (cgl.unlimited)
 		sup_msg(s, "warning: %s runs without resource limits (no memory, CPU or pids cap)",
 		        s->id);

@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/limits.h"
 #include "orchestrator/task.h"
 #include "orchestrator/task_log.h"
 #include "runtime/cgroup.h"
@@ -236,6 +237,7 @@ void task_queue_run(struct sbx_task_state *st, const struct sbx_user_config *u,
 	st->max_cpu_pressure = u->orchestrator.max_cpu_pressure;
 	snprintf(st->cgroup_parent, sizeof(st->cgroup_parent), "%s",
 	         u->cgroups.parent ? u->cgroups.parent : "");
+	snprintf(st->overlay, sizeof(st->overlay), "%s", overlay_name(u->storage.overlay));
 	snprintf(st->branch, sizeof(st->branch), "%s", def->branch ? def->branch : "");
 	state_set_owner(st);
 }

@@ -151,25 +151,47 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 	close(out[0]);
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
+	char fuse[256], fuse_why[200] = "";
+	bool has_fuse = sbx_find_in_path("fuse-overlayfs", fuse, sizeof(fuse));
+	int dev = has_fuse ? open("/dev/fuse", O_RDWR | O_CLOEXEC) : -1;
+	if (has_fuse && dev < 0)
+		snprintf(fuse_why, sizeof(fuse_why), "cannot open /dev/fuse: %s%s", strerror(errno),
+		         errno == EACCES ? " (chmod 0666 /dev/fuse)" : "");
+	if (dev >= 0)
+		close(dev);
+	bool fuse_ok = has_fuse && !fuse_why[0];
+	/* with fuse-overlayfs at hand, the kernel's refusal costs speed only */
+	enum hostcheck_level refused = fuse_ok ? CHECK_WARN : CHECK_FAIL;
+	const char *instead = fuse_ok ? "; fuse-overlayfs is used instead (slower)" : "";
 	if (res.mount_errno == 0 && res.overlay_errno == 0 && res.overlay_rm_errno == 0)
 		add(hc, "overlay in a user namespace", CHECK_OK, "with userxattr, upper in %s",
 		    scratch);
 	else if (res.mount_errno == 0 && res.overlay_errno == 0)
-		add(hc, "overlay in a user namespace", CHECK_FAIL,
+		add(hc, "overlay in a user namespace", refused,
 		    "mounts, but removing a lower folder fails (%s): the upper's file system "
-		    "lacks user.* xattrs; put the state folder elsewhere",
-		    strerror(res.overlay_rm_errno));
+		    "lacks user.* xattrs; put the state folder elsewhere%s",
+		    strerror(res.overlay_rm_errno), instead);
 	else if (res.mount_errno == 0)
-		add(hc, "overlay in a user namespace", CHECK_FAIL,
+		add(hc, "overlay in a user namespace", refused,
 		    "upper in %s: %s (needs Linux 5.11 or later, and a file system that can "
-		    "hold an overlay upper with user.* xattrs: not overlayfs, not NFS)",
-		    scratch, strerror(res.overlay_errno));
+		    "hold an overlay upper with user.* xattrs: not overlayfs, not NFS)%s",
+		    scratch, strerror(res.overlay_errno), instead);
 	if (res.mount_errno == 0)
-		add(hc, "overlay upper on tmpfs", res.tmpfs_ovl_errno ? CHECK_WARN : CHECK_OK, "%s",
-		    res.tmpfs_ovl_errno
-		        ? "does not mount: `run` of an image without /proc, /dev, /tmp or /sys "
-		          "needs --rw"
-		        : "works (used by `run` when an image lacks a mount point)");
+		add(hc, "overlay upper on tmpfs",
+		    res.tmpfs_ovl_errno && !fuse_ok ? CHECK_WARN : CHECK_OK, "%s",
+		    !res.tmpfs_ovl_errno ? "works (used by `run` when an image lacks a mount point)"
+		    : fuse_ok ? "refused by the kernel: fuse-overlayfs serves `run` of an image "
+		                "without a mount point it needs"
+		              : "does not mount: `run` of an image without /proc, /dev, /tmp or "
+		                "/sys needs --rw");
+	bool needed = res.overlay_errno || res.overlay_rm_errno || res.tmpfs_ovl_errno;
+	if (fuse_ok)
+		add(hc, "fuse-overlayfs", CHECK_OK, "%s, /dev/fuse usable%s", fuse,
+		    needed ? "" : " (used only where the kernel refuses an overlay)");
+	else
+		add(hc, "fuse-overlayfs", needed ? CHECK_WARN : CHECK_OK, "%s%s",
+		    has_fuse ? fuse_why : "not installed (apt-get install fuse-overlayfs)",
+		    needed ? "" : "; needed only where the kernel refuses an overlay");
 	sbx_rm_rf_at(AT_FDCWD, dir, &err);
 }
 

@@ -172,23 +172,6 @@ const char *net_host_warning(void)
 	       "for debugging only";
 }
 
-static bool find_in_path(const char *name, char *out, size_t size)
-{
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		if (n > 0 && (size_t)snprintf(out, size, "%.*s/%s", (int)n, path, name) < size &&
-		    out[0] == '/' && access(out, X_OK) == 0)
-			return true;
-		path += n;
-		if (*path == ':')
-			path++;
-	}
-	return false;
-}
-
 static const char *tool_name(enum sbx_net_tool t)
 {
 	return t == SBX_NET_TOOL_SLIRP4NETNS ? "slirp4netns" : "pasta";
@@ -198,11 +181,11 @@ static const char *tool_name(enum sbx_net_tool t)
 static int find_tool(enum sbx_net_tool want, enum sbx_net_tool *ret, char *path, size_t size,
                      struct sbx_err *err)
 {
-	if (want != SBX_NET_TOOL_SLIRP4NETNS && find_in_path("pasta", path, size)) {
+	if (want != SBX_NET_TOOL_SLIRP4NETNS && sbx_find_in_path("pasta", path, size)) {
 		*ret = SBX_NET_TOOL_PASTA;
 		return 0;
 	}
-	if (want != SBX_NET_TOOL_PASTA && find_in_path("slirp4netns", path, size)) {
+	if (want != SBX_NET_TOOL_PASTA && sbx_find_in_path("slirp4netns", path, size)) {
 		*ret = SBX_NET_TOOL_SLIRP4NETNS;
 		return 0;
 	}
@@ -454,8 +437,8 @@ void net_detach(struct sbx_net *net, struct sbx_net_stats *ret_stats)
 		kill(net->proxy_pid, SIGKILL);
 	if (net->helper_pid > 0)
 		kill(net->helper_pid, SIGKILL);
-	net_kill_child(&net->proxy_pid);
-	net_kill_child(&net->helper_pid);
+	helper_kill(&net->proxy_pid);
+	helper_kill(&net->helper_pid);
 	if (net->api_dir[0]) {
 		struct sbx_err ignored;
 		sbx_rm_rf_at(AT_FDCWD, net->api_dir, &ignored);

@@ -5,25 +5,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "runtime/helper.h"
 #include "runtime/network.h"
 #include "runtime/proxy.h"
-
-/* network_spawn.c: fork a helper with PR_SET_PDEATHSIG(SIGKILL) (checked
- * against the runner's pid afterwards), signals unblocked, stdin/stdout on
- * /dev/null, stderr on log_fd, pass[i] as fd 3 + i, every other fd closed,
- * and exec path.  *ret_pid is the child. */
-int net_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass, int log_fd,
-              pid_t *ret_pid, struct sbx_err *err);
-
-/* The same without exec: 0 in the child (set up as above), 1 in the
- * parent with *ret_pid set, < 0 on failure. */
-int net_fork(const int *pass, size_t n_pass, int log_fd, pid_t *ret_pid, struct sbx_err *err);
-
-/* What a helper wrote to its log memfd (the last line or two), for errors. */
-void net_helper_log_tail(int log_fd, char *buf, size_t size);
-
-/* SIGKILL and reap a child we started; *pid set to 0. */
-void net_kill_child(pid_t *pid);
 
 /* Whether host ip:port can be bound now (0), or the bind's -errno. */
 int net_port_probe(const char *ip, uint16_t port, bool udp);

@@ -183,7 +183,7 @@ static void __attribute__((noreturn)) proxy_main(struct sbx_net *net, pid_t runn
 int net_proxy_start(struct sbx_net *net, int listen_fd, struct sbx_err *err)
 {
 	pid_t runner = getpid();
-	int r = net_fork(&listen_fd, 1, net->opts.log_fd, &net->proxy_pid, err);
+	int r = helper_fork(&listen_fd, 1, net->opts.log_fd, &net->proxy_pid, err);
 	if (r == 0)
 		proxy_main(net, runner);
 	return r < 0 ? r : 0;

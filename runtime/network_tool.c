@@ -140,7 +140,7 @@ static int helper_exited(struct sbx_net *net, const char *name, struct sbx_err *
 		return 0;
 	net->helper_pid = 0;
 	char said[400];
-	net_helper_log_tail(net->helper_log, said, sizeof(said));
+	helper_log_tail(net->helper_log, said, sizeof(said));
 	if (WIFSIGNALED(status))
 		return sbx_failx(err, ECHILD, "network nat: %s was killed by signal %d%s%s", name,
 		                 WTERMSIG(status), said[0] ? ": " : "", said);
@@ -168,7 +168,7 @@ static int pasta_start(struct sbx_net *net, pid_t pid, struct sbx_err *err)
 	int r = pasta_argv(net, pid, &argv, err);
 	if (r < 0)
 		return r;
-	r = net_spawn(net->tool_path, argv, NULL, 0, net->helper_log, &net->helper_pid, err);
+	r = helper_spawn(net->tool_path, argv, NULL, 0, net->helper_log, &net->helper_pid, err);
 	if (r < 0)
 		return r;
 	pid_t self = getpid();
@@ -185,7 +185,7 @@ static int pasta_start(struct sbx_net *net, pid_t pid, struct sbx_err *err)
 		usleep(2000);
 	}
 	char said[400];
-	net_helper_log_tail(net->helper_log, said, sizeof(said));
+	helper_log_tail(net->helper_log, said, sizeof(said));
 	return sbx_failx(err, ETIMEDOUT,
 	                 "network nat: pasta did not configure the sandbox's interface%s within "
 	                 "%d ms%s%s",
@@ -316,7 +316,7 @@ static int slirp_start(struct sbx_net *net, pid_t pid, struct sbx_err *err)
 		return sbx_fail(err, errno, "network nat: pipe");
 	}
 	int pass[2] = {exit_pipe[0], ready_pipe[1]};
-	r = net_spawn(net->tool_path, argv, pass, 2, net->helper_log, &net->helper_pid, err);
+	r = helper_spawn(net->tool_path, argv, pass, 2, net->helper_log, &net->helper_pid, err);
 	close(exit_pipe[0]);
 	close(ready_pipe[1]);
 	net->exit_fd = exit_pipe[1];

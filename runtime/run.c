@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "runtime/helper.h"
 #include "runtime/tty.h"
 #include "sandbox/caps.h"
 #include "sandbox/child.h"
@@ -32,7 +34,7 @@
 static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 
 struct run_state {
-	struct sbx_spec spec; /* the caller's, plus the cgroup mounts */
+	struct sbx_spec spec;   /* the caller's, plus the cgroup mounts */
 	struct termios termios; /* the caller's terminal, restored at the end */
 	bool termios_saved;
 	const struct sbx_run_opts *opts;
@@ -49,6 +51,8 @@ struct run_state {
 	pid_t pid;
 	bool reaped;
 	int status;
+	pid_t fuse_pid; /* the fuse-overlayfs server of a fuse root, or 0 */
+	int fuse_log;   /* its stderr (a memfd) */
 };
 
 static const struct sbx_run_opts no_opts = {.watch_fd = -1};
@@ -66,6 +70,7 @@ static void state_init(struct run_state *st, const struct sbx_spec *spec,
 	st->sfd = -1;
 	st->tty.master = st->tty.slave = -1;
 	st->pid = -1;
+	st->fuse_log = -1;
 }
 
 /* Put the caller's terminal settings back if the command changed them
@@ -83,6 +88,82 @@ static void restore_termios(const struct termios *saved)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Wait up to ms for our child pid to end; true when it did (reaped). */
+static bool wait_child(pid_t pid, int ms, int *status)
+{
+	_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		while (poll(&p, 1, ms) < 0 && errno == EINTR)
+			;
+	}
+	return waitpid(pid, status, WNOHANG) == pid;
+}
+
+/* The sandbox is gone: fuse-overlayfs gets SIGTERM to end cleanly (every
+ * file of the sandbox is closed and flushed by now), SIGKILL after 2 s. */
+static void fuse_stop(struct run_state *st)
+{
+	if (st->fuse_pid > 0) {
+		kill(st->fuse_pid, SIGTERM);
+		if (wait_child(st->fuse_pid, 2000, NULL))
+			st->fuse_pid = 0;
+		else
+			helper_kill(&st->fuse_pid);
+	}
+	if (st->fuse_log >= 0)
+		close(st->fuse_log);
+	st->fuse_log = -1;
+}
+
+/* The child mounted its root from fuse_fd (a /dev/fuse fd opened in its
+ * user namespace): serve it with fuse-overlayfs, from a helper that joins
+ * that user namespace but none of the sandbox's other namespaces. */
+static int fuse_start(struct run_state *st, int fuse_fd, struct sbx_err *err)
+{
+	if (st->fuse_pid > 0 || !st->mnt.fuse_prog[0])
+		return sbx_failx(err, EPROTO, "sandbox setup: an unexpected fuse root");
+	char path[64];
+	sbx_fmt(path, sizeof(path), "/proc/%d/ns/user", (int)st->pid);
+	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: open %s", path);
+	st->fuse_log = memfd_create("fuse-overlayfs", MFD_CLOEXEC);
+	if (st->fuse_log < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: memfd_create");
+	int pass[2] = {fuse_fd, userns};
+	int r = helper_fork(pass, 2, st->fuse_log, &st->fuse_pid, err);
+	if (r == 0) {
+		/* fd 3: /dev/fuse, fd 4: the user namespace */
+		if (setns(4, CLONE_NEWUSER) < 0) {
+			dprintf(2, "fuse-overlayfs: join the sandbox's user namespace: %s\n",
+			        strerror(errno));
+			_exit(127);
+		}
+		close(4);
+		helper_rearm(); /* the change of credentials cleared PDEATHSIG */
+		mount_fuse_exec(&st->mnt, 3);
+		_exit(127);
+	}
+	return r < 0 ? sbx_wrap(err, "start fuse-overlayfs") : 0;
+}
+
+/* A setup error with a fuse root: when the server has ended, say why. */
+static int fuse_explain(struct run_state *st, struct sbx_err *err)
+{
+	int status;
+	if (st->fuse_pid <= 0 || !wait_child(st->fuse_pid, 1000, &status))
+		return -err->errnum;
+	st->fuse_pid = 0;
+	char said[300], msg[SBX_ERR_MSG_MAX];
+	helper_log_tail(st->fuse_log, said, sizeof(said));
+	memcpy(msg, err->msg, sizeof(msg));
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return sbx_failx(err, err->errnum ? err->errnum : EIO,
+	                 "%s (fuse-overlayfs exited with %d%s%s)", msg, code, said[0] ? ": " : "",
+	                 said);
+}
+
 /* Everything the runner holds; on an early return the sandbox is killed
  * and reaped first (crun's cleanup_pid). */
 static void state_release(struct run_state *st)
@@ -93,6 +174,7 @@ static void state_release(struct run_state *st)
 			;
 		st->reaped = true;
 	}
+	fuse_stop(st);
 	tty_close(&st->tty);
 	if (st->termios_saved)
 		restore_termios(&st->termios);
@@ -186,6 +268,9 @@ static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_
 		ret->bad_input = true;
 		return r;
 	}
+	r = mount_fuse_missing(&st->mnt, err);
+	if (r < 0)
+		return r;
 	r = prepare_cgroup(st, ret, err);
 	if (r < 0)
 		return r;
@@ -198,6 +283,7 @@ static int prepare(struct run_state *st, struct sbx_run_result *ret, struct sbx_
 	r = sync_pair(st->sync, err);
 	if (r < 0)
 		return r;
+	st->mnt.sync_fd = st->sync[1];
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -253,7 +339,19 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 {
 	struct sbx_sync_msg m;
 	int timeout = st->spec.ready_timeout_ms > 0 ? st->spec.ready_timeout_ms : 60000;
-	int r = sync_recv(st->sync[0], timeout, &m);
+	int fuse_fd = -1;
+	int r = sync_recv_fd(st->sync[0], timeout, &m, &fuse_fd);
+	if (r == 1 && m.type == SBX_SYNC_FUSE) {
+		r = fuse_fd >= 0 ? fuse_start(st, fuse_fd, err)
+		                 : sbx_failx(err, EPROTO, "sandbox setup: FUSE without a file");
+		if (fuse_fd >= 0)
+			close(fuse_fd); /* the server's copy is the only one now */
+		if (r < 0)
+			return r;
+		r = sync_recv(st->sync[0], timeout, &m);
+	} else if (fuse_fd >= 0) {
+		close(fuse_fd);
+	}
 	if (r == -ETIMEDOUT)
 		return sbx_failx(err, ETIMEDOUT, "sandbox setup: no answer after %d ms", timeout);
 	if (r < 0)
@@ -280,7 +378,7 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 				sbx_failx(err, m.errnum, "%s (%s)", msg, why);
 			}
 		}
-		return -err->errnum;
+		return fuse_explain(st, err);
 	}
 	if (m.type != SBX_SYNC_READY)
 		return sbx_failx(err, EPROTO, "sandbox setup: unexpected %s",

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
+#include "sandbox/sync.h"
 
 /* ---- helpers usable in the child (no malloc, no stdio) ---------------- */
 
@@ -175,6 +178,8 @@ static void fs_messages(int fsfd, char *buf, size_t size)
 	char line[256];
 	ssize_t n = read(fsfd, line, sizeof(line) - 1);
 	if (n > 2) {
+		while (n > 2 && line[n - 1] == '\n')
+			n--;
 		line[n] = '\0';
 		sbx_fmt(buf, size, " (%s)", line + 2);
 	}
@@ -248,9 +253,18 @@ static int mount_at_dir(int root_fd, int mnt_fd, const char *path, struct sbx_er
 /* ---- the pieces of the new root -------------------------------------- */
 
 static const char *const proc_masked_files[] = {
-    "/proc/kcore",       "/proc/keys",        "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/interrupts",    "/proc/kpagecount",
-    "/proc/kpageflags",  "/proc/kpagecgroup", "/proc/vmallocinfo",   "/proc/pagetypeinfo",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/interrupts",
+    "/proc/kpagecount",
+    "/proc/kpageflags",
+    "/proc/kpagecgroup",
+    "/proc/vmallocinfo",
+    "/proc/pagetypeinfo",
     NULL,
 };
 static const char *const proc_masked_dirs[] = {"/proc/acpi", "/proc/scsi", NULL};
@@ -270,8 +284,8 @@ static const char *const sys_masked_dirs[] = {
  * paths are looked up inside the file system just mounted (base, mounted
  * at `at`), never again from the root, where the image's own symlinks
  * could aim them elsewhere. */
-static int mask_paths(int base, const char *at, const char *const *files,
-                      const char *const *dirs, struct sbx_err *err)
+static int mask_paths(int base, const char *at, const char *const *files, const char *const *dirs,
+                      struct sbx_err *err)
 {
 	size_t skip = strlen(at);
 	for (size_t i = 0; files && files[i]; i++) {
@@ -305,8 +319,7 @@ static int mask_paths(int base, const char *at, const char *const *files,
 	return 0;
 }
 
-static int readonly_paths(int base, const char *at, const char *const *paths,
-                          struct sbx_err *err)
+static int readonly_paths(int base, const char *at, const char *const *paths, struct sbx_err *err)
 {
 	for (size_t i = 0; paths[i]; i++) {
 		_cleanup_close_ int t = mount_resolve(base, paths[i] + strlen(at), 0);
@@ -357,8 +370,9 @@ static int bind_file(int root_fd, const char *host, const char *path, struct sbx
 		return t;
 	/* read-only: I/O on a device node still works, but chmod, chown and
 	 * utimes of the host's own inode do not */
-	_cleanup_close_ int m = clone_tree(
-	    AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, path, err);
+	_cleanup_close_ int m =
+	    clone_tree(AT_FDCWD, host, false,
+	               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, path, err);
 	if (m < 0)
 		return m;
 	return attach(m, t, path, err);
@@ -525,71 +539,156 @@ static bool overlay_userns_kernel(const char *release)
 	return major > 5 || (major == 5 && minor >= 11);
 }
 
+/* Add "<text> (this is <release>)" to the message recorded in err. */
+static int err_append(struct sbx_err *err, const char *text, const char *release)
+{
+	char m[SBX_ERR_MSG_MAX];
+	memcpy(m, err->msg, sizeof(m));
+	if (release)
+		sbx_fmt(err->msg, sizeof(err->msg), "%s%s (this is %s)", m, text, release);
+	else
+		sbx_fmt(err->msg, sizeof(err->msg), "%s%s", m, text);
+	return -err->errnum;
+}
+
+/* The kernel's overlay of the image (lower) and upper/work, attached at
+ * the image's path; 0, or the mount's error in err. */
+static int root_overlay_kernel(const struct sbx_mount_ctx *ctx, int lower, struct sbx_err *err)
+{
+	char upper[PATH_MAX], work[PATH_MAX], lowerdir[64];
+	if (ctx->tmpfs_overlay) {
+		/* Hide the image's path under a private tmpfs for upper
+		 * and work (overlay takes layers only from mounts of our
+		 * own namespace); the image stays reachable through fd. */
+		static const struct fs_opt o[] = {{"mode", "755"}, {NULL, NULL}};
+		_cleanup_close_ int t = new_fs("tmpfs", o, 0, "the overlay upper", err);
+		if (t < 0)
+			return t;
+		if (mkdirat(t, "upper", 0755) < 0 || mkdirat(t, "work", 0700) < 0)
+			return sbx_fail(err, errno, "overlay upper on tmpfs");
+		if (move_mount(t, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return sbx_fail(err, errno, "mount the overlay upper");
+		sbx_fmt(upper, sizeof(upper), "%s/upper", ctx->lower);
+		sbx_fmt(work, sizeof(work), "%s/work", ctx->lower);
+	} else {
+		sbx_fmt(upper, sizeof(upper), "%s", ctx->upper);
+		sbx_fmt(work, sizeof(work), "%s", ctx->work);
+	}
+	/* Every layer by /proc/self/fd: a ',' or ':' in a path would split
+	 * overlay's options on kernels that parse them as one string. */
+	_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0 || wfd < 0)
+		return sbx_fail(err, errno, "overlay upper '%s'", ufd < 0 ? upper : work);
+	sbx_fmt(upper, sizeof(upper), "/proc/self/fd/%d", ufd);
+	sbx_fmt(work, sizeof(work), "/proc/self/fd/%d", wfd);
+	sbx_fmt(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lower);
+	/* userxattr: in a user namespace overlay keeps its metadata in
+	 * user.* xattrs; without it removing a lower folder fails (EIO). */
+	const struct fs_opt o[] = {{"lowerdir", lowerdir},
+	                           {"upperdir", upper},
+	                           {"workdir", work},
+	                           {"userxattr", NULL},
+	                           {NULL, NULL}};
+	_cleanup_close_ int m = new_fs("overlay", o, 0, "the rootfs overlay", err);
+	if (m < 0) {
+		struct utsname u;
+		if (uname(&u) == 0 && !overlay_userns_kernel(u.release))
+			err_append(err, "; overlayfs in a user namespace needs Linux 5.11 or later",
+			           u.release);
+		return m;
+	}
+	if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return sbx_fail(err, errno, "mount the rootfs overlay");
+	return 0;
+}
+
+/* The root on fuse-overlayfs: mounted here from a /dev/fuse fd of our own
+ * user namespace (the kernel wants the mounter's), served by the runner's
+ * helper once it has the fd.  Until the server answers, a request on the
+ * mount waits; when it ends, requests fail with ENOTCONN. */
+static int root_overlay_fuse(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	_cleanup_close_ int dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		int e = errno;
+		return sbx_failx(err, e, "fuse-overlayfs: open /dev/fuse: %s%s", sbx_strerror(e),
+		                 e == ENOENT ? " (load the fuse module: modprobe fuse)"
+		                 : e == EACCES || e == EPERM
+		                     ? " (the device is not open to this user; most distributions "
+		                       "ship it 0666: chmod 0666 /dev/fuse)"
+		                     : "");
+	}
+	char fd[16];
+	sbx_fmt(fd, sizeof(fd), "%d", dev);
+	/* default_permissions: the kernel checks modes against the caller,
+	 * as it does on any file system */
+	const struct fs_opt o[] = {{"source", "fuse-overlayfs"},
+	                           {"subtype", "fuse-overlayfs"},
+	                           {"fd", fd},
+	                           {"rootmode", "40000"},
+	                           {"user_id", "0"},
+	                           {"group_id", "0"},
+	                           {"default_permissions", NULL},
+	                           {NULL, NULL}};
+	_cleanup_close_ int m = new_fs("fuse", o, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID,
+	                               "the rootfs (fuse-overlayfs)", err);
+	if (m < 0)
+		return m;
+	if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return sbx_fail(err, errno, "mount the rootfs (fuse-overlayfs)");
+	int r = sync_send_fd(ctx->sync_fd, SBX_SYNC_FUSE, dev);
+	if (r < 0)
+		return sbx_fail(err, -r, "fuse-overlayfs: pass /dev/fuse to the runner");
+	return 0;
+}
+
 /* The root: a bind of the image tree, or an overlay on it.  It is attached
  * over the image's own path (in our private namespace) so pivot_root has a
  * mount point to enter; returns an O_PATH fd of the new root. */
 static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 {
+	const struct sbx_spec *spec = ctx->spec;
 	_cleanup_close_ int lower = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (lower < 0)
 		return sbx_fail(err, errno, "rootfs '%s'", ctx->lower);
 	if (!ctx->upper && !ctx->tmpfs_overlay) {
 		/* nodev, nosuid: a device node or setuid file in an image folder
 		 * (an untrusted tarball unpacked by root) is inert */
-		_cleanup_close_ int m = clone_tree(lower, "", false,
-		                                   MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, "the rootfs", err);
+		_cleanup_close_ int m = clone_tree(
+		    lower, "", false, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, "the rootfs", err);
 		if (m < 0)
 			return m;
 		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return sbx_fail(err, errno, "mount the rootfs at '%s'", ctx->lower);
 	} else {
-		char upper[PATH_MAX], work[PATH_MAX], lowerdir[64];
-		if (ctx->tmpfs_overlay) {
-			/* Hide the image's path under a private tmpfs for upper
-			 * and work (overlay takes layers only from mounts of our
-			 * own namespace); the image stays reachable through fd. */
-			static const struct fs_opt o[] = {{"mode", "755"}, {NULL, NULL}};
-			_cleanup_close_ int t = new_fs("tmpfs", o, 0, "the overlay upper", err);
-			if (t < 0)
-				return t;
-			if (mkdirat(t, "upper", 0755) < 0 || mkdirat(t, "work", 0700) < 0)
-				return sbx_fail(err, errno, "overlay upper on tmpfs");
-			if (move_mount(t, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-				return sbx_fail(err, errno, "mount the overlay upper");
-			sbx_fmt(upper, sizeof(upper), "%s/upper", ctx->lower);
-			sbx_fmt(work, sizeof(work), "%s/work", ctx->lower);
-		} else {
-			sbx_fmt(upper, sizeof(upper), "%s", ctx->upper);
-			sbx_fmt(work, sizeof(work), "%s", ctx->work);
+		int r = -1;
+		if (spec->overlay != SBX_OVERLAY_FUSE) {
+			r = root_overlay_kernel(ctx, lower, err);
+			if (r < 0 && spec->overlay == SBX_OVERLAY_AUTO && !ctx->fuse_prog[0])
+				return err_append(
+				    err,
+				    "; fuse-overlayfs, which works where the kernel's "
+				    "overlay does not, is not installed",
+				    NULL);
+			if (r < 0 && spec->overlay == SBX_OVERLAY_KERNEL)
+				return r;
 		}
-		/* Every layer by /proc/self/fd: a ',' or ':' in a path would split
-		 * overlay's options on kernels that parse them as one string. */
-		_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		_cleanup_close_ int wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (ufd < 0 || wfd < 0)
-			return sbx_fail(err, errno, "overlay upper '%s'", ufd < 0 ? upper : work);
-		sbx_fmt(upper, sizeof(upper), "/proc/self/fd/%d", ufd);
-		sbx_fmt(work, sizeof(work), "/proc/self/fd/%d", wfd);
-		sbx_fmt(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lower);
-		/* userxattr: in a user namespace overlay keeps its metadata in
-		 * user.* xattrs; without it removing a lower folder fails (EIO). */
-		const struct fs_opt o[] = {{"lowerdir", lowerdir},
-		                           {"upperdir", upper},
-		                           {"workdir", work},
-		                           {"userxattr", NULL},
-		                           {NULL, NULL}};
-		_cleanup_close_ int m = new_fs("overlay", o, 0, "the rootfs overlay", err);
-		if (m < 0) {
-			struct utsname u;
-			if (uname(&u) == 0 && !overlay_userns_kernel(u.release))
-				return sbx_wrap(err, "overlayfs in a user namespace needs Linux 5.11 or "
-						     "later (this is %s); fuse-overlayfs is not "
-						     "supported yet",
-						u.release);
-			return m;
+		/* auto: where the kernel refuses (an old kernel, an upper on
+		 * overlayfs or NFS, tmpfs before 6.6), fuse-overlayfs */
+		if (r < 0) {
+			char kernel[SBX_ERR_MSG_MAX];
+			memcpy(kernel, err->msg, sizeof(kernel));
+			r = root_overlay_fuse(ctx, err);
+			if (r < 0 && spec->overlay == SBX_OVERLAY_AUTO) {
+				char m[SBX_ERR_MSG_MAX];
+				memcpy(m, err->msg, sizeof(m));
+				sbx_fmt(err->msg, sizeof(err->msg),
+				        "%s; used because the kernel refused: %s", m, kernel);
+			}
+			if (r < 0)
+				return r;
 		}
-		if (move_mount(m, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-			return sbx_fail(err, errno, "mount the rootfs overlay");
 	}
 	int root = open(ctx->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
@@ -642,6 +741,90 @@ int mount_child(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 	if (chdir("/") < 0)
 		return sbx_fail(err, errno, "chdir /");
 	return 0;
+}
+
+/* ---- the fuse-overlayfs server (a helper of the runner) --------------- */
+
+/* A name fuse-overlayfs's option parser takes as it is. */
+static bool plain_name(const char *s)
+{
+	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+/* Our own mount namespace (owned by the sandbox's user namespace we
+ * joined), with a private tmpfs over the image's path holding the layers
+ * under names of ours, so no ',' or ':' of a host path reaches
+ * fuse-overlayfs's option parser.  upper and work must stay one mount
+ * (fuse-overlayfs renames from one to the other): their common folder is
+ * bound whole.  The tmpfs's own upper/work serve a root without one. */
+static int fuse_layout(const struct sbx_mount_ctx *ctx, char *opts, size_t size,
+                       struct sbx_err *err)
+{
+	_cleanup_close_ int low = -1;
+	_cleanup_close_ int up = -1;
+	_cleanup_close_ int t = -1;
+	const char *ubase = "upper", *wbase = "work";
+	if (ctx->upper) {
+		const char *us = strrchr(ctx->upper, '/'), *ws = strrchr(ctx->work, '/');
+		if (!us || !ws || us - ctx->upper != ws - ctx->work ||
+		    strncmp(ctx->upper, ctx->work, (size_t)(us - ctx->upper)) != 0 ||
+		    !plain_name(us + 1) || !plain_name(ws + 1))
+			return sbx_failx(err, EINVAL,
+			                 "fuse-overlayfs: upper '%s' and work '%s' must be plain "
+			                 "names in one folder",
+			                 ctx->upper, ctx->work);
+		ubase = us + 1;
+		wbase = ws + 1;
+	}
+	static const struct fs_opt o[] = {{"mode", "700"}, {NULL, NULL}};
+	if (unshare(CLONE_NEWNS) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: a mount namespace of its own");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: make / private");
+	if ((low = clone_tree(AT_FDCWD, ctx->lower, false, 0, "the image", err)) < 0)
+		return low;
+	if (ctx->upper) {
+		char dir[PATH_MAX];
+		size_t n = (size_t)(strrchr(ctx->upper, '/') - ctx->upper);
+		memcpy(dir, ctx->upper, n); /* a realpath: shorter than PATH_MAX */
+		dir[n] = '\0';
+		if ((up = clone_tree(AT_FDCWD, dir[0] ? dir : "/", false, 0, "the upper", err)) < 0)
+			return up;
+	}
+	if ((t = new_fs("tmpfs", o, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, "the layers", err)) < 0)
+		return t;
+	if (mkdirat(t, "lower", 0700) < 0 || mkdirat(t, "layer", 0755) < 0 ||
+	    (!ctx->upper &&
+	     (mkdirat(t, "layer/upper", 0755) < 0 || mkdirat(t, "layer/work", 0700) < 0)))
+		return sbx_fail(err, errno, "fuse-overlayfs: the layers' folders");
+	if (move_mount(t, "", AT_FDCWD, ctx->lower, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    chdir(ctx->lower) < 0 ||
+	    move_mount(low, "", AT_FDCWD, "lower", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    (up >= 0 && move_mount(up, "", AT_FDCWD, "layer", MOVE_MOUNT_F_EMPTY_PATH) < 0))
+		return sbx_fail(err, errno, "fuse-overlayfs: mount the layers");
+	sbx_fmt(opts, size, "lowerdir=lower,upperdir=layer/%s,workdir=layer/%s", ubase, wbase);
+	return 0;
+}
+
+void mount_fuse_exec(const struct sbx_mount_ctx *ctx, int fuse_fd)
+{
+	struct sbx_err e = {0};
+	char opts[PATH_MAX], dev[32];
+	if (fuse_layout(ctx, opts, sizeof(opts), &e) >= 0) {
+		sbx_fmt(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
+		char *argv[] = {"fuse-overlayfs", "-f", "-o", opts, dev, NULL};
+		execv(ctx->fuse_prog, argv);
+		sbx_fail(&e, errno, "exec %s", ctx->fuse_prog);
+	}
+	char line[SBX_ERR_MSG_MAX + 2];
+	size_t n = sbx_fmt(line, sizeof(line), "%s\n", e.msg);
+	(void)!write(2, line, n);
 }
 
 /* ---- parent ----------------------------------------------------------- */
@@ -711,6 +894,8 @@ static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
 	return 0;
 }
 
+static bool missing_mountpoint(const struct sbx_spec *spec, int lower);
+
 int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err)
 {
 	memset(ctx, 0, sizeof(*ctx));
@@ -742,8 +927,17 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		return sbx_failx(err, EINVAL,
 		                 "workdir '%s': must be an absolute path without '.' or '..'",
 		                 spec->workdir);
-	if (spec->rootfs_rw || ctx->upper)
-		return 0;
+	if (!spec->rootfs_rw && !ctx->upper)
+		ctx->tmpfs_overlay = missing_mountpoint(spec, lower);
+	if ((ctx->upper || ctx->tmpfs_overlay) && spec->overlay != SBX_OVERLAY_KERNEL &&
+	    !sbx_find_in_path("fuse-overlayfs", ctx->fuse_prog, sizeof(ctx->fuse_prog)))
+		ctx->fuse_prog[0] = '\0';
+	return 0;
+}
+
+/* Whether a mount point the sandbox needs is missing from the image. */
+static bool missing_mountpoint(const struct sbx_spec *spec, int lower)
+{
 	static const char *const std[] = {"/proc", "/dev", "/tmp", "/sys", NULL};
 	bool missing = false;
 	for (size_t i = 0; std[i]; i++)
@@ -753,7 +947,16 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		           !exists_in_root(lower, spec->binds[i].dst);
 	if (spec->workdir && needs_image_mountpoint(spec, spec->workdir))
 		missing |= !exists_in_root(lower, spec->workdir);
-	ctx->tmpfs_overlay = missing;
+	return missing;
+}
+
+int mount_fuse_missing(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
+{
+	if (ctx->spec->overlay == SBX_OVERLAY_FUSE && (ctx->upper || ctx->tmpfs_overlay) &&
+	    !ctx->fuse_prog[0])
+		return sbx_failx(err, ENOENT,
+		                 "[storage] overlay = fuse: fuse-overlayfs is not installed "
+		                 "(apt-get install fuse-overlayfs)");
 	return 0;
 }
 

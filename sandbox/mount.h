@@ -32,14 +32,34 @@ struct sbx_mount_ctx {
 	bool *bind_dir;
 	size_t *bind_order; /* indices of spec->binds sorted by destination */
 	char console[64];   /* the pty slave's path with --tty, bound at /dev/console */
+	/* fuse-overlayfs, when an overlay may use it: its absolute path, or
+	 * "" when it is not installed (see mount_fuse_missing) */
+	char fuse_prog[256];
+	/* the child's end of the sync socket: a fuse root's /dev/fuse fd
+	 * goes to the runner over it (SBX_SYNC_FUSE) */
+	int sync_fd;
 };
 
 int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err);
 void mount_release(struct sbx_mount_ctx *ctx);
 
+/* After mount_prepare: an overlay = fuse root without fuse-overlayfs
+ * installed is an error (the host's, not the caller's input). */
+int mount_fuse_missing(const struct sbx_mount_ctx *ctx, struct sbx_err *err);
+
 /* In the child (async-signal-safe).  On success the cwd and root are the
- * sandbox's new root. */
+ * sandbox's new root.  A root on fuse-overlayfs is mounted here, from a
+ * /dev/fuse fd the child opens; the runner gets that fd (SBX_SYNC_FUSE)
+ * and starts the file system's server on it with mount_fuse_exec(). */
 int mount_child(const struct sbx_mount_ctx *ctx, struct sbx_err *err);
+
+/* In a helper forked by the runner for a fuse root, after it joined the
+ * child's user namespace: lay the layers out in a private mount namespace
+ * of its own and exec fuse-overlayfs serving fuse_fd.  The server never
+ * enters the sandbox's mount or pid namespace: the sandbox can neither see
+ * nor signal it, and its paths are the host's.  Returns only on failure,
+ * with the reason on stderr. */
+void mount_fuse_exec(const struct sbx_mount_ctx *ctx, int fuse_fd);
 
 /* Resolve path (absolute, inside the root) below root_fd without ever
  * leaving it: symlinks are resolved as if root_fd were "/", ".." stops at

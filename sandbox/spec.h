@@ -38,6 +38,16 @@ struct sbx_cgroup_mount {
 	const char *src;  /* host folder of the leaf (v1) */
 };
 
+/* How an overlay root is mounted.  The kernel's overlayfs in a user
+ * namespace needs Linux 5.11 and an upper folder on a file system that
+ * holds user.* xattrs and may be an overlay upper (not overlayfs itself,
+ * not NFS, tmpfs only from 6.6); fuse-overlayfs works where it does not. */
+enum sbx_overlay_mode {
+	SBX_OVERLAY_AUTO = 0, /* the kernel's; fuse-overlayfs where it is refused */
+	SBX_OVERLAY_KERNEL,   /* the kernel's only */
+	SBX_OVERLAY_FUSE,     /* fuse-overlayfs only */
+};
+
 struct sbx_spec {
 	const char *name; /* the sandbox's name: default hostname, messages */
 
@@ -51,6 +61,7 @@ struct sbx_spec {
 	const char *work;
 	bool rootfs_rw;
 	bool keep_root_rw; /* leave the root writable (overlay with a task upper) */
+	enum sbx_overlay_mode overlay;
 
 	char *const *argv;   /* the command; argv[0] searched in PATH inside */
 	char *const *envp;   /* the complete environment, already built */

@@ -5,6 +5,9 @@
  *   child  -> parent READY   mounts, pivot_root, caps, no_new_privs done
  *   parent -> child  START   run the command
  *   child  -> parent ERROR   {errnum, msg}: setup or exec failed
+ *   child  -> parent FUSE    with a /dev/fuse fd (SCM_RIGHTS) it mounted
+ *                            its root with: the runner starts fuse-overlayfs
+ *                            on it; the child goes on without waiting
  *   EOF after START          the command was exec'ed (every copy of the
  *                            child's end is O_CLOEXEC; init closes its own)
  *
@@ -22,6 +25,7 @@ enum sbx_sync_type {
 	SBX_SYNC_READY = 2,
 	SBX_SYNC_START = 3,
 	SBX_SYNC_ERROR = 4,
+	SBX_SYNC_FUSE = 5,
 };
 
 struct sbx_sync_msg {
@@ -36,13 +40,19 @@ int sync_pair(int fds[2], struct sbx_err *err);
 /* Send a message without payload. */
 int sync_send(int fd, enum sbx_sync_type type);
 
+/* Send a message without payload, passing fd along (SCM_RIGHTS). */
+int sync_send_fd(int fd, enum sbx_sync_type type, int pass);
+
 /* Send ERROR carrying err whole. */
 int sync_send_error(int fd, const struct sbx_err *err);
 
 /* Receive one message, waiting at most timeout_ms (-1: forever).
  * Returns 1 and fills *msg, 0 on EOF, -ETIMEDOUT, -EPROTO for a message of
- * the wrong size or an unknown type, or another -errno. */
+ * the wrong size or an unknown type, or another -errno.  A passed fd
+ * (O_CLOEXEC) goes to *ret_fd when ret_fd is given, else it is closed;
+ * *ret_fd is -1 when none came. */
 int sync_recv(int fd, int timeout_ms, struct sbx_sync_msg *msg);
+int sync_recv_fd(int fd, int timeout_ms, struct sbx_sync_msg *msg, int *ret_fd);
 
 /* Child side: wait for `want`.  EOF (the parent is gone) and anything
  * unexpected are failures recorded in err. */

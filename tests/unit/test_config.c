@@ -1116,6 +1116,7 @@ static void test_user_defaults(void **state)
 	assert_string_equal(c->storage.state_dir, "/home/u/.local/state/trimo-sbx");
 	assert_string_equal(c->storage.image_dir, "/home/u/.local/share/trimo-sbx/images");
 	assert_null(c->cgroups.parent);
+	assert_int_equal(c->storage.overlay, SBX_CFG_OVERLAY_AUTO);
 	assert_int_equal(c->limits.set, 0);
 	config_free_user(c);
 
@@ -1153,6 +1154,7 @@ static void test_user_file(void **state)
 	                              "[storage]\n"
 	                              "state_dir = state\n"
 	                              "image_dir = /images/\n"
+	                              "overlay = fuse\n"
 	                              "[cgroups]\n"
 	                              "parent = /trimo.slice//x/\n"
 	                              "[limits]\n"
@@ -1167,6 +1169,7 @@ static void test_user_file(void **state)
 	assert_int_equal(c->orchestrator.max_cpu_pressure, 1250);
 	assert_string_equal(c->storage.state_dir, at_tmp("conf/state"));
 	assert_string_equal(c->storage.image_dir, "/images");
+	assert_int_equal(c->storage.overlay, SBX_CFG_OVERLAY_FUSE);
 	assert_string_equal(c->cgroups.parent, "/trimo.slice/x");
 	assert_int_equal(c->limits.set, SBX_LIMIT_MEMORY | SBX_LIMIT_PIDS);
 	assert_int_equal(c->limits.memory, 3ULL << 30);
@@ -1202,6 +1205,8 @@ static void test_user_file(void **state)
 	    {"[task]\ncommand = x\n",
 	     "u.ini:1: [task]: unknown section (expected [orchestrator], [storage], [cgroups] "
 	     "or [limits])"},
+	    {"[storage]\noverlay = fusee\n",
+	     "u.ini:2: [storage] overlay: 'fusee' is not accepted (auto, kernel or fuse)"},
 	    {"[storage]\nstate_dir = a\nstate_dir = b\n",
 	     "u.ini:3: [storage] state_dir: duplicate key (first set on line 2)"},
 	};
@@ -1288,7 +1293,7 @@ static void test_help_covers_keys(void **state)
 			fail_msg("help config does not document %s", keys[n]);
 		}
 	}
-	assert_int_equal(n, 4 + 2 + 1 + 6);
+	assert_int_equal(n, 4 + 3 + 1 + 6);
 	/* every key name is also a key --set accepts (an empty value) */
 	write_file("task.ini", MIN);
 	for (keys = config_task_keys(); *keys; keys++) {

@@ -60,6 +60,28 @@ static void test_sync_roundtrip(void **state)
 	assert_int_equal(sync_send(fds[0], SBX_SYNC_START), 0);
 	assert_int_equal(sync_expect(fds[1], SBX_SYNC_GO, &err), -EPROTO);
 	assert_string_equal(err.msg, "waiting for GO: got START");
+	/* FUSE carries an fd; a receiver that did not ask for one has it closed */
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(sync_send_fd(fds[1], SBX_SYNC_FUSE, pipefd[1]), 0);
+	int got = -1;
+	assert_int_equal(sync_recv_fd(fds[0], 1000, &m, &got), 1);
+	assert_int_equal(m.type, SBX_SYNC_FUSE);
+	assert_true(got >= 0 && got != pipefd[1]);
+	assert_int_equal(fcntl(got, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(write(got, "k", 1), 1);
+	char c;
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	close(got);
+	assert_int_equal(sync_send_fd(fds[1], SBX_SYNC_FUSE, pipefd[1]), 0);
+	assert_int_equal(sync_recv(fds[0], 1000, &m), 1);
+	close(pipefd[1]);
+	/* every copy of the write end is closed: EOF */
+	assert_int_equal(read(pipefd[0], &c, 1), 0);
+	close(pipefd[0]);
+	assert_int_equal(sync_send(fds[1], SBX_SYNC_READY), 0);
+	assert_int_equal(sync_recv_fd(fds[0], 1000, &m, &got), 1);
+	assert_int_equal(got, -1);
 	/* EOF: the peer is gone */
 	close(fds[0]);
 	assert_int_equal(sync_expect(fds[1], SBX_SYNC_START, &err), -EPIPE);

@@ -1,7 +1,4 @@
-/* Starting and ending the network helpers: each is our child, dies with
- * the runner (PR_SET_PDEATHSIG), holds none of the runner's fds, and is
- * ended by the pid we got from fork(), never looked up by name. */
-#include "runtime/network_internal.h"
+#include "runtime/helper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,16 +21,25 @@ static void close_from(int lowest)
 		close(fd);
 }
 
+static pid_t helper_runner;
+
 /* In the child, before anything else: die with the runner, and leave at
  * once if it is already gone (the pid check closes the race with fork). */
 static void child_guard(pid_t runner)
 {
+	helper_runner = runner;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != runner)
 		_exit(127);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL); /* the runner blocks what it relays */
 	signal(SIGPIPE, SIG_DFL);
+}
+
+void helper_rearm(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != helper_runner)
+		_exit(127);
 }
 
 static void child_fail(const char *what, const char *path)
@@ -67,7 +73,7 @@ static void child_fds(const int *pass, size_t n_pass, int log_fd)
 	close_from(3 + (int)n_pass);
 }
 
-int net_fork(const int *pass, size_t n_pass, int log_fd, pid_t *ret_pid, struct sbx_err *err)
+int helper_fork(const int *pass, size_t n_pass, int log_fd, pid_t *ret_pid, struct sbx_err *err)
 {
 	pid_t runner = getpid();
 	pid_t pid = fork();
@@ -82,10 +88,10 @@ int net_fork(const int *pass, size_t n_pass, int log_fd, pid_t *ret_pid, struct 
 	return 1;
 }
 
-int net_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass, int log_fd,
-              pid_t *ret_pid, struct sbx_err *err)
+int helper_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass, int log_fd,
+                 pid_t *ret_pid, struct sbx_err *err)
 {
-	int r = net_fork(pass, n_pass, log_fd, ret_pid, err);
+	int r = helper_fork(pass, n_pass, log_fd, ret_pid, err);
 	if (r == 0) {
 		execv(path, argv);
 		child_fail("exec", path);
@@ -93,7 +99,7 @@ int net_spawn(const char *path, char *const *argv, const int *pass, size_t n_pas
 	return r < 0 ? sbx_wrap(err, "start %s", path) : 0;
 }
 
-void net_kill_child(pid_t *pid)
+void helper_kill(pid_t *pid)
 {
 	if (*pid <= 0)
 		return;
@@ -103,7 +109,7 @@ void net_kill_child(pid_t *pid)
 	*pid = 0;
 }
 
-void net_helper_log_tail(int log_fd, char *buf, size_t size)
+void helper_log_tail(int log_fd, char *buf, size_t size)
 {
 	buf[0] = '\0';
 	if (log_fd < 0 || size < 2)
