@@ -54,9 +54,14 @@ static int start_unit(sd_bus *bus, const char *unit, pid_t pid, sd_bus_error *er
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'a', "(sv)");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "(sv)(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid,
+		r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid,
 		                          "Delegate", "b", 1, "Description", "s",
-		                          "trimo-sbx sandbox runner");
+		                          "trimo-sbx sandbox runner",
+		                          /* a scope whose start failed would stay
+		                           * loaded as failed (the user's
+		                           * `systemctl --user --failed`) until
+		                           * reset-failed: let systemd drop it */
+		                          "CollectMode", "s", "inactive-or-failed");
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r >= 0)
@@ -114,7 +119,11 @@ int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct s
 			goto out;
 		}
 	}
-	r = strcmp(w.result, "done") ? sbx_failx(err, EIO, "start %s: job %s", unit, w.result) : 0;
+	/* systemd logs the reason (e.g. it may not move pid into the scope) */
+	r = strcmp(w.result, "done")
+	        ? sbx_failx(err, EIO, "start %s: job %s (`journalctl --user -u %s`)", unit,
+	                    w.result, unit)
+	        : 0;
 out:
 	sd_bus_error_free(&error);
 	sd_bus_slot_unref(slot);

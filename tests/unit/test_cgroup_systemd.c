@@ -36,6 +36,7 @@ static int on_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	const char *name, *mode;
 	uint32_t pid = 0;
 	int delegate = -1, r;
+	const char *collect = "-";
 	if ((r = sd_bus_message_read(m, "ss", &name, &mode)) < 0)
 		return r;
 	if ((r = sd_bus_message_enter_container(m, 'a', "(sv)")) < 0)
@@ -52,6 +53,8 @@ static int on_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 			sd_bus_message_exit_container(m);
 		} else if (!strcmp(key, "Delegate")) {
 			sd_bus_message_read(m, "v", "b", &delegate);
+		} else if (!strcmp(key, "CollectMode")) {
+			sd_bus_message_read(m, "v", "s", &collect);
 		} else {
 			sd_bus_message_skip(m, "v");
 		}
@@ -59,8 +62,8 @@ static int on_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	}
 	sd_bus_message_exit_container(m);
 	char line[256];
-	int n =
-	    snprintf(line, sizeof(line), "%s %s pid=%u delegate=%d\n", name, mode, pid, delegate);
+	int n = snprintf(line, sizeof(line), "%s %s pid=%u delegate=%d collect=%s\n", name, mode,
+	                 pid, delegate, collect);
 	if (write(mk->report_fd, line, (size_t)n) != n)
 		return -EIO;
 	mk->calls++;
@@ -200,14 +203,17 @@ static void test_start_scope(void **state)
 		fail_msg("start_scope: %s", err.msg);
 	char line[256];
 	read_line(e->report[0], line, sizeof(line));
-	assert_string_equal(line, "trimo-jwt-0123abcd.scope fail pid=4242 delegate=1\n");
+	assert_string_equal(line, "trimo-jwt-0123abcd.scope fail pid=4242 delegate=1 "
+	                          "collect=inactive-or-failed\n");
 
 	/* a failed job is an error that says so */
 	r = cgroup_systemd_start_scope("trimo-failing-0123abcd.scope", 4242, NULL, &err);
 	assert_int_equal(r, -EIO);
-	assert_string_equal(err.msg, "start trimo-failing-0123abcd.scope: job failed");
+	assert_string_equal(err.msg, "start trimo-failing-0123abcd.scope: job failed (`journalctl "
+	                             "--user -u trimo-failing-0123abcd.scope`)");
 	read_line(e->report[0], line, sizeof(line));
-	assert_string_equal(line, "trimo-failing-0123abcd.scope fail pid=4242 delegate=1\n");
+	assert_string_equal(line, "trimo-failing-0123abcd.scope fail pid=4242 delegate=1 "
+	                          "collect=inactive-or-failed\n");
 }
 
 int main(void)
