@@ -104,12 +104,15 @@ def _remove_tree(top):
 class UserManager:
     """`systemd --user` for the test user in its own cgroup
     (<slice>/user@UID.service, the slice standing for logind's
-    user-UID.slice) that offers the controllers given."""
+    user-UID.slice) that offers the controllers given; with user_bus=False
+    its dbus.socket is masked, as on a host without dbus-user-session."""
 
-    def __init__(self, controllers):
+    def __init__(self, controllers, user_bus=True):
         pw = pwd.getpwnam(TEST_USER)
         self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
         self.controllers = tuple(controllers)
+        self.user_bus = user_bus
+        self.mask = os.path.join(self.home, ".config/systemd/user/dbus.socket")
         self.slice = f"{CG}/trimo-test-user-{self.uid}-{'-'.join(self.controllers)}.slice"
         self.cgroup = f"{self.slice}/user@{self.uid}.service"
         self.runtime = f"/run/user/{self.uid}"
@@ -139,6 +142,9 @@ class UserManager:
         shutil.rmtree(self.runtime, ignore_errors=True)
         os.makedirs(self.runtime, mode=0o700)
         os.chown(self.runtime, self.uid, self.gid)
+        if not self.user_bus:
+            os.makedirs(os.path.dirname(self.mask), exist_ok=True)
+            os.symlink("/dev/null", self.mask)
         if not os.path.exists("/run/systemd/system"):
             os.makedirs("/run/systemd/system")
             self._booted_flag = True
@@ -210,6 +216,8 @@ class UserManager:
                 self.proc.wait()
         _remove_tree(self.slice)
         shutil.rmtree(self.runtime, ignore_errors=True)
+        if os.path.islink(self.mask):
+            os.unlink(self.mask)
         if self._booted_flag:
             os.rmdir("/run/systemd/system")
         if self._kmsg_mode is not None:
@@ -253,13 +261,14 @@ def managers():
     class Managers:
         current = None
 
-        def get(self, controllers=ALL):
-            if self.current and self.current.controllers == tuple(controllers):
+        def get(self, controllers=ALL, user_bus=True):
+            if (self.current and self.current.controllers == tuple(controllers)
+                    and self.current.user_bus == user_bus):
                 return self.current
             if self.current:
                 self.current.stop()
                 self.current = None
-            m = UserManager(controllers)
+            m = UserManager(controllers, user_bus)
             try:
                 m.start()
             except BaseException:
@@ -430,6 +439,22 @@ def test_caller_outside_the_managers_tree_gets_the_reason(sbx, rootfs, managers,
     assert "Fix:" in lines[0] and "--no-limits" in lines[0]
     assert re.search(r"user scope: start (trimo-run-[0-9a-f]{4}-[0-9a-f]{8}\.scope): job failed "
                      r"\(`journalctl --user -u \1`\)$", lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("sbx", ["user"], indirect=True)
+def test_without_a_user_bus_the_managers_own_socket_serves(sbx, rootfs, managers, caller):
+    # no dbus-user-session: nothing at /run/user/UID/bus, but systemd --user
+    # always listens on /run/user/UID/systemd/private
+    m = managers.get(ALL, user_bus=False)
+    assert not os.path.exists(os.path.join(m.runtime, "bus"))
+    place(sbx, m, caller(m.cgroup))
+    r = sbx.run("run", "--name", "nobus", "--memory", "64M", "--stats", f"dir:{rootfs}", "--",
+                "/bin/sh", "-c", "cat /sys/fs/cgroup/memory.max")
+    # the caller's cgroup is root's: a capped run means a scope was made
+    assert r.returncode == 0, r.stderr + m.log()
+    assert r.stdout.split() == ["67108864"], r.stdout
+    assert re.search(r"memory peak \S+ of 64M", r.stderr), r.stderr
+    m.wait_clean()
 
 
 @pytest.mark.parametrize("missing", ["cpu", "pids"])

@@ -1177,7 +1177,8 @@ static void test_systemd_no_bus(void **state)
 	setenv("XDG_RUNTIME_DIR", "/nonexistent-trimo-test", 1);
 	assert_true(cgroup_systemd_start_scope("trimo-x-00000000.scope", getpid(), NULL, &err) < 0);
 	assert_string_equal(
-	    err.msg, "no user bus at /nonexistent-trimo-test/bus: No such file or directory");
+	    err.msg, "no user bus at /nonexistent-trimo-test/bus (No such file or directory), "
+	             "nor /nonexistent-trimo-test/systemd/private: No such file or directory");
 	unsetenv("XDG_RUNTIME_DIR");
 	if (saved_rt)
 		setenv("XDG_RUNTIME_DIR", saved_rt, 1);
