@@ -31,6 +31,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -122,6 +123,7 @@ class UserManager:
                     "PATH": "/usr/local/bin:/usr/bin:/bin",
                     "XDG_RUNTIME_DIR": self.runtime}
         self.proc = None
+        self.stderr = None
         self._booted_flag = False
         self._kmsg_mode = None
         self._devkmsg = None
@@ -161,8 +163,10 @@ class UserManager:
         argv = ["sh", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', self.cgroup,
                 *self._as_user(), SYSTEMD, "--user"]
         t0 = time.monotonic()
+        # what it says before its log is set up ("not been booted with systemd")
+        self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=self.stderr, stderr=self.stderr)
         sock.settimeout(1)
         try:
             while True:
@@ -173,8 +177,9 @@ class UserManager:
                 if "READY=1" in msg.split("\n"):
                     break
                 if self.proc.poll() is not None or time.monotonic() - t0 > 90:
+                    self.stderr.seek(0)
                     pytest.fail(f"systemd --user did not start (exit {self.proc.poll()}):\n"
-                                + self.log())
+                                + self.stderr.read() + self.log())
         finally:
             sock.close()
             os.unlink(self.notify)
@@ -214,6 +219,8 @@ class UserManager:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.stderr:
+            self.stderr.close()
         _remove_tree(self.slice)
         shutil.rmtree(self.runtime, ignore_errors=True)
         if os.path.islink(self.mask):
