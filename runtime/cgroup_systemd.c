@@ -1,11 +1,13 @@
 /* The rootless v2 fallback: ask the user's systemd for a transient scope
- * with Delegate=yes holding the caller (crun and podman do the same).  A
- * user bus exists only while user@UID.service runs: a login session, or
- * `loginctl enable-linger`.  Callers reached through su or a CI job often
- * have none; the error then says so. */
+ * with Delegate=yes holding the caller (crun and podman do the same), over
+ * the user bus, or the manager's own socket where the host has no user
+ * bus.  The user manager runs only while user@UID.service does: a login
+ * session, or `loginctl enable-linger`.  Callers reached through su or a CI
+ * job often have none; the error then says so. */
 #include "runtime/cgroup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +56,14 @@ static int start_unit(sd_bus *bus, const char *unit, pid_t pid, sd_bus_error *er
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'a', "(sv)");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "(sv)(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid,
+		r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid,
 		                          "Delegate", "b", 1, "Description", "s",
-		                          "trimo-sbx sandbox runner");
+		                          "trimo-sbx sandbox runner",
+		                          /* a scope whose start failed would stay
+		                           * loaded as failed (the user's
+		                           * `systemctl --user --failed`) until
+		                           * reset-failed: let systemd drop it */
+		                          "CollectMode", "s", "inactive-or-failed");
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r >= 0)
@@ -68,6 +75,56 @@ static int start_unit(sd_bus *bus, const char *unit, pid_t pid, sd_bus_error *er
 	return r;
 }
 
+/* A D-Bus address for a socket path: bytes other than [A-Za-z0-9/_.-]
+ * %-escaped, as the address syntax wants. */
+static int socket_address(const char *path, char *buf, size_t size)
+{
+	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                           "0123456789/_.-";
+	size_t n = (size_t)snprintf(buf, size, "unix:path=");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		int w = strchr(safe, *p) ? snprintf(buf + n, size - n, "%c", *p)
+		                         : snprintf(buf + n, size - n, "%%%02x", *p);
+		if (w < 0 || (size_t)w >= size - n)
+			return -ENAMETOOLONG;
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+/* The user bus, or else the user manager's own socket: `systemd --user`
+ * always listens on $XDG_RUNTIME_DIR/systemd/private (systemctl --user
+ * talks to it), while a user bus at $XDG_RUNTIME_DIR/bus needs
+ * dbus-user-session (or dbus-broker's user units) on the host. */
+static int open_manager_bus(const char *rt, sd_bus **ret, struct sbx_err *err)
+{
+	sd_bus *bus = NULL;
+	int r = sd_bus_open_user(&bus);
+	if (r >= 0) {
+		*ret = bus;
+		return 0;
+	}
+	if (!rt)
+		return sbx_fail(err, -r, "no user bus at $DBUS_SESSION_BUS_ADDRESS");
+	char path[PATH_MAX], addr[3 * PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/systemd/private", rt);
+	int r2 = socket_address(path, addr, sizeof(addr));
+	if (r2 >= 0)
+		r2 = sd_bus_new(&bus);
+	if (r2 >= 0) {
+		r2 = sd_bus_set_address(bus, addr);
+		if (r2 >= 0)
+			r2 = sd_bus_start(bus);
+		if (r2 < 0)
+			bus = sd_bus_unref(bus);
+	}
+	if (r2 < 0)
+		return sbx_fail(err, -r2, "no user bus at %s/bus (%s), nor %s", rt,
+		                sbx_strerror(-r), path);
+	*ret = bus;
+	return 0;
+}
+
 int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct sbx_err *err)
 {
 	(void)data;
@@ -76,15 +133,18 @@ int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct s
 		return sbx_failx(err, ENOENT,
 		                 "no user bus (XDG_RUNTIME_DIR is not set: no login session)");
 	sd_bus *bus = NULL;
-	int r = sd_bus_open_user(&bus);
+	int r = open_manager_bus(rt, &bus, err);
 	if (r < 0)
-		return sbx_fail(err, -r, "no user bus at %s/bus", rt ? rt : "$XDG_RUNTIME_DIR");
+		return r;
 	struct job_wait w = {.unit = unit};
 	sd_bus_slot *slot = NULL;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	r = sd_bus_match_signal(bus, &slot, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-	                        "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed,
-	                        &w);
+	/* A direct connection to the manager carries no sender names: match
+	 * the sender only on a bus (systemctl does the same). */
+	r = sd_bus_match_signal(bus, &slot,
+	                        sd_bus_is_bus_client(bus) > 0 ? "org.freedesktop.systemd1" : NULL,
+	                        "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+	                        "JobRemoved", on_job_removed, &w);
 	if (r >= 0)
 		r = start_unit(bus, unit, pid, &error);
 	if (r < 0) {
@@ -114,7 +174,11 @@ int cgroup_systemd_start_scope(const char *unit, pid_t pid, void *data, struct s
 			goto out;
 		}
 	}
-	r = strcmp(w.result, "done") ? sbx_failx(err, EIO, "start %s: job %s", unit, w.result) : 0;
+	/* systemd logs the reason (e.g. it may not move pid into the scope) */
+	r = strcmp(w.result, "done")
+	        ? sbx_failx(err, EIO, "start %s: job %s (`journalctl --user -u %s`)", unit,
+	                    w.result, unit)
+	        : 0;
 out:
 	sd_bus_error_free(&error);
 	sd_bus_slot_unref(slot);

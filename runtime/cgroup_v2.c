@@ -216,6 +216,40 @@ static int own_path(const struct cg_hosttab *tab, const struct cg_mount *m, char
 	return 0;
 }
 
+/* Rootless fallback: a transient systemd user scope with Delegate=yes that
+ * holds only us, made usable as our parent.  On failure `why` says why. */
+static int scope_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const struct cg_mount *m,
+                        const char *name, int *ret_fd, char *path, size_t path_size, char *why,
+                        size_t why_size)
+{
+	const struct sbx_cgroup_host *host = &cg->host;
+	if (!host->start_scope) {
+		sbx_fmt(why, why_size, "not tried");
+		return -ENOSYS;
+	}
+	char unit[96];
+	cg_leaf_name(name, unit, sizeof(unit) - 6);
+	strcat(unit, ".scope");
+	struct sbx_err e = {0};
+	if (host->start_scope(unit, host->pid, host->scope_data, &e) < 0 ||
+	    cg_host_load_proc_cgroup(host, tab, &e) < 0) {
+		sbx_fmt(why, why_size, "%s", e.msg);
+		return -e.errnum;
+	}
+	int r = own_path(tab, m, path, path_size, why, why_size);
+	return r < 0 ? r : prepare_delegated(host, m, path, ret_fd, why, why_size);
+}
+
+/* Controllers of `mask` the whole hierarchy offers (its root's list). */
+static unsigned root_offers(const struct cg_mount *m, unsigned mask)
+{
+	char buf[512];
+	_cleanup_close_ int fd = open(m->point, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || cg_read(fd, "cgroup.controllers", buf, sizeof(buf)) < 0)
+		return 0;
+	return mask & cg_mask_parse(buf);
+}
+
 static int rootless_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const struct cg_mount *m,
                            const char *name, int *ret_fd, char *ret_path, struct sbx_err *err)
 {
@@ -224,35 +258,33 @@ static int rootless_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const 
 	int r = own_path(tab, m, path, sizeof(path), why_own, sizeof(why_own));
 	if (r >= 0)
 		r = prepare_delegated(host, m, path, ret_fd, why_own, sizeof(why_own));
-	if (r >= 0)
-		goto found;
-	if (!host->start_scope) {
-		sbx_fmt(why_scope, sizeof(why_scope), "not tried");
-	} else {
-		char unit[96];
-		cg_leaf_name(name, unit, sizeof(unit) - 6);
-		strcat(unit, ".scope");
-		struct sbx_err e = {0};
-		if (host->start_scope(unit, host->pid, host->scope_data, &e) < 0) {
-			sbx_fmt(why_scope, sizeof(why_scope), "%s", e.msg);
-		} else if (cg_host_load_proc_cgroup(host, tab, &e) < 0) {
-			sbx_fmt(why_scope, sizeof(why_scope), "%s", e.msg);
-		} else if (own_path(tab, m, path, sizeof(path), why_scope, sizeof(why_scope)) >=
-		               0 &&
-		           prepare_delegated(host, m, path, ret_fd, why_scope, sizeof(why_scope)) >=
-		               0) {
-			goto found;
-		}
+	if (r < 0)
+		r = scope_parent(cg, tab, m, name, ret_fd, path, sizeof(path), why_scope,
+		                 sizeof(why_scope));
+	if (r >= 0) {
+		memcpy(ret_path, path, strlen(path) + 1);
+		return 0;
 	}
+	/* The scope exists but lacks controllers the kernel has: systemd
+	 * delegates only what user@.service got through its Delegate= (no cpu
+	 * before systemd 252, nor on RHEL 9).  Another scope would be no
+	 * better: the fix is the admin's. */
+	if (r == -ENOTSUP && root_offers(m, CG_NEEDED) == CG_NEEDED)
+		return sbx_failx(
+		    err, EACCES,
+		    "cgroup v2: the user's systemd cannot delegate memory/cpu/pids "
+		    "limits to uid %u: %s. Fix: an admin adds `Delegate=cpu memory "
+		    "pids` to user@.service (a drop-in in "
+		    "/etc/systemd/system/user@.service.d/, then `systemctl "
+		    "daemon-reload` and a new login), or delegates a cgroup ([cgroups] "
+		    "parent); or --no-limits",
+		    (unsigned)host->uid, why_scope);
 	return sbx_failx(err, EACCES,
 	                 "cgroup v2: nothing delegated to uid %u for memory/cpu/pids limits. Fix: "
 	                 "`systemd-run --user --scope -p Delegate=yes trimo-sbx ...` (needs a user "
 	                 "session, or `loginctl enable-linger`), or an admin delegates a cgroup "
 	                 "([cgroups] parent), or --no-limits. Own cgroup: %s; user scope: %s",
 	                 (unsigned)host->uid, why_own, why_scope);
-found:
-	memcpy(ret_path, path, strlen(path) + 1);
-	return 0;
 }
 
 static int pick_parent(struct sbx_cgroup *cg, struct cg_hosttab *tab, const struct cg_mount *m,

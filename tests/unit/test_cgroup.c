@@ -633,11 +633,45 @@ static void test_v2_scope(void **state)
 	/* a scope that offers only hugetlb (a hybrid host's unified tree) */
 	fake_init(&fk, false);
 	rootless(&fk);
+	put(path2(fk.root, "cg2"), "cgroup.controllers", "hugetlb\n");
 	delegate(&fk, "user.slice/u.scope", "100\n4242\n");
 	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
 	fk.scope_controllers = "hugetlb\n";
 	assert_int_equal(cgroup_create(&fk.host, NULL, "jwt", &l, &cg, &err), -EACCES);
+	assert_true(sbx_str_has_prefix(err.msg, "cgroup v2: nothing delegated to uid "));
 	assert_non_null(strstr(err.msg, ".scope offers only 'hugetlb', not memory cpu pids"));
+	fake_fini(&fk);
+}
+
+/* The kernel has cpu but the user's systemd does not delegate it (before
+ * systemd 252, RHEL 9): the scope lacks it and the fix is user@.service's
+ * Delegate=, not another scope. */
+static void test_v2_scope_without_cpu(void **state)
+{
+	struct fake fk;
+	fake_init(&fk, false);
+	rootless(&fk);
+	delegate(&fk, "user.slice/u.scope", "100\n4242\n");
+	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
+	fk.scope_controllers = "memory pids\n";
+	struct sbx_err err = {0};
+	struct sbx_cgroup_limits l;
+	limits_64m(&l);
+	struct sbx_cgroup *cg = NULL;
+	assert_int_equal(cgroup_create(&fk.host, NULL, "jwt", &l, &cg, &err), -EACCES);
+	assert_null(cg);
+	assert_int_equal(fk.scope_calls, 1);
+	char want[SBX_ERR_MSG_MAX * 2];
+	snprintf(want, sizeof(want),
+	         "cgroup v2: the user's systemd cannot delegate memory/cpu/pids limits to uid %u: "
+	         "/user.slice/user-1000.slice/user@1000.service/app.slice/%s offers only "
+	         "'memory pids', not cpu. Fix: an admin adds `Delegate=cpu memory pids` to "
+	         "user@.service (a drop-in in /etc/systemd/system/user@.service.d/, then "
+	         "`systemctl daemon-reload` and a new login), or delegates a cgroup ([cgroups] "
+	         "parent); or --no-limits",
+	         getuid(), fk.scope_unit);
+	assert_true(strlen(want) < SBX_ERR_MSG_MAX);
+	assert_string_equal(err.msg, want);
 	fake_fini(&fk);
 }
 
@@ -1143,7 +1177,8 @@ static void test_systemd_no_bus(void **state)
 	setenv("XDG_RUNTIME_DIR", "/nonexistent-trimo-test", 1);
 	assert_true(cgroup_systemd_start_scope("trimo-x-00000000.scope", getpid(), NULL, &err) < 0);
 	assert_string_equal(
-	    err.msg, "no user bus at /nonexistent-trimo-test/bus: No such file or directory");
+	    err.msg, "no user bus at /nonexistent-trimo-test/bus (No such file or directory), "
+	             "nor /nonexistent-trimo-test/systemd/private: No such file or directory");
 	unsetenv("XDG_RUNTIME_DIR");
 	if (saved_rt)
 		setenv("XDG_RUNTIME_DIR", saved_rt, 1);
@@ -1164,6 +1199,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_v2_root_enabled_and_missing, remove_fake),
 	    cmocka_unit_test_teardown(test_v2_delegated, remove_fake),
 	    cmocka_unit_test_teardown(test_v2_scope, remove_fake),
+	    cmocka_unit_test_teardown(test_v2_scope_without_cpu, remove_fake),
 	    cmocka_unit_test_teardown(test_v2_nothing_writable, remove_fake),
 	    cmocka_unit_test_teardown(test_v2_config_parent, remove_fake),
 	    cmocka_unit_test_teardown(test_v2_swap_and_peak, remove_fake),
