@@ -15,8 +15,8 @@
  * runner's pid afterwards), signals unblocked, stdin/stdout on /dev/null,
  * stderr on log_fd, pass[i] as fd 3 + i, every other fd closed, and exec
  * path.  *ret_pid is the child. */
-int helper_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass,
-                 int log_fd, pid_t *ret_pid, struct sbx_err *err);
+int helper_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass, int log_fd,
+                 pid_t *ret_pid, struct sbx_err *err);
 
 /* The same without exec: 0 in the child (set up as above), 1 in the
  * parent with *ret_pid set, < 0 on failure. */

@@ -51,6 +51,7 @@ struct run_state {
 	pid_t pid;
 	bool reaped;
 	int status;
+	bool in_cgroup; /* born there: clone3 with CLONE_INTO_CGROUP */
 	pid_t fuse_pid; /* the fuse-overlayfs server of a fuse root, or 0 */
 	int fuse_log;   /* its stderr (a memfd) */
 };
@@ -192,7 +193,7 @@ static void state_release(struct run_state *st)
 		cgroup_destroy(&st->cg, NULL);
 }
 
-static pid_t do_clone(uint64_t flags, int cgroup_fd)
+static pid_t do_clone(uint64_t flags, int cgroup_fd, bool *ret_in_cgroup)
 {
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
@@ -203,6 +204,7 @@ static pid_t do_clone(uint64_t flags, int cgroup_fd)
 		args.cgroup = (uint64_t)cgroup_fd;
 	}
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	*ret_in_cgroup = pid >= 0 && cgroup_fd >= 0;
 	/* No clone3, or no CLONE_INTO_CGROUP (before 5.7): plain clone; the
 	 * runner then attaches the child to its cgroup before GO. */
 	if (pid < 0 && (errno == ENOSYS || errno == E2BIG || (errno == EINVAL && cgroup_fd >= 0)))
@@ -315,7 +317,7 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 	uint64_t flags = NS_FLAGS;
 	if (st->spec.host_network)
 		flags &= ~(uint64_t)CLONE_NEWNET;
-	pid_t pid = do_clone(flags, st->cg ? cgroup_fd(st->cg) : -1);
+	pid_t pid = do_clone(flags, st->cg ? cgroup_fd(st->cg) : -1, &st->in_cgroup);
 	if (pid < 0) {
 		int e = errno;
 		if (e == EPERM || e == ENOSPC || e == EUSERS || e == EACCES)
@@ -332,6 +334,24 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 		st->tty.slave = -1;
 	}
 	return 0;
+}
+
+/* An ERROR the child has sent already (a fuse fd that came first is
+ * closed: setup is failing anyway). */
+static bool child_error(struct run_state *st, struct sbx_err *err)
+{
+	struct sbx_sync_msg m;
+	int fd;
+	while (sync_recv_fd(st->sync[0], 0, &m, &fd) == 1) {
+		if (fd >= 0)
+			close(fd);
+		if (m.type == SBX_SYNC_ERROR) {
+			err->errnum = m.errnum > 0 ? m.errnum : EIO;
+			memcpy(err->msg, m.msg, sizeof(err->msg));
+			return true;
+		}
+	}
+	return false;
 }
 
 /* The child's answer to GO: READY, or the setup error it sends. */
@@ -512,12 +532,18 @@ static int start(struct run_state *st, struct sbx_err *err)
 			return userns_error(err, EPERM, "write the sandbox's id maps");
 		return r;
 	}
+	if ((r = sync_send(st->sync[0], SBX_SYNC_MAPS)) < 0)
+		return sbx_fail(err, -r, "sandbox setup: send MAPS");
 	/* v1, or clone3 without CLONE_INTO_CGROUP: join the cgroup now, before
-	 * the child runs anything of its own (harmless when already there). */
-	if (st->cg && (r = cgroup_attach(st->cg, st->pid, err)) < 0)
-		return r;
-	if ((r = sync_send(st->sync[0], SBX_SYNC_GO)) < 0)
-		return sbx_fail(err, -r, "sandbox setup: send GO");
+	 * the child runs anything of its own (it mounts meanwhile).  Not when
+	 * it was born there: a write to cgroup.procs waits for an RCU grace
+	 * period in the kernel (cgroup_threadgroup_rwsem), for nothing. */
+	if (st->cg && !st->in_cgroup)
+		r = cgroup_attach(st->cg, st->pid, err);
+	if (r >= 0 && (r = sync_send(st->sync[0], SBX_SYNC_GO)) < 0)
+		r = sbx_fail(err, -r, "sandbox setup: send GO");
+	if (r < 0) /* a child that failed meanwhile says why itself */
+		return child_error(st, err) ? -err->errnum : r;
 	r = wait_ready(st, err);
 	if (r < 0)
 		return r;

@@ -262,14 +262,30 @@ static int write_ns_limits(const struct sbx_child_ctx *c, struct sbx_err *err)
 	return r;
 }
 
+/* GO: the runner has put us into our cgroup: root our cgroup namespace
+ * there. */
+static int join_cgroup_ns(const struct sbx_child_ctx *c, struct sbx_err *err)
+{
+	if (sync_expect(c->sync_fd, SBX_SYNC_GO, err) < 0)
+		return -EPROTO;
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return sbx_fail(err, errno, "unshare the cgroup namespace");
+	return 0;
+}
+
 static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
 {
 	const struct sbx_spec *spec = c->spec;
-	/* The parent has written our id maps and put us into our cgroup:
-	 * root our cgroup namespace there. */
-	if (unshare(CLONE_NEWCGROUP) < 0)
-		return sbx_fail(err, errno, "unshare the cgroup namespace");
-	int r = write_ns_limits(c, err);
+	/* cgroup v2: /sys/fs/cgroup inside is a cgroup2 mount of our own
+	 * namespace, so the namespace comes first (and the runner has nothing
+	 * to wait for: we were born in our cgroup).  v1: the mounts are made
+	 * while the runner moves us into our cgroups, which waits for an RCU
+	 * grace period in the kernel; nothing of the sandbox's own runs before
+	 * GO. */
+	int r = spec->cgroup2 ? join_cgroup_ns(c, err) : 0;
+	if (r < 0)
+		return r;
+	r = write_ns_limits(c, err);
 	if (r < 0)
 		return r;
 	r = mount_child(c->mnt, err);
@@ -279,6 +295,9 @@ static int setup(const struct sbx_child_ctx *c, struct sbx_err *err)
 	if (r < 0)
 		return r;
 	r = spec->host_network ? 0 : net_child_loopback(err);
+	if (r < 0)
+		return r;
+	r = spec->cgroup2 ? 0 : join_cgroup_ns(c, err);
 	if (r < 0)
 		return r;
 	int keep[2] = {c->sync_fd, c->tty_fd};
@@ -307,7 +326,7 @@ _Noreturn void child_main(const struct sbx_child_ctx *c)
 	 * before this line shows as EOF below (getppid() is 0 in a new pid
 	 * namespace whether the parent lives or not). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (sync_expect(c->sync_fd, SBX_SYNC_GO, &err) < 0)
+	if (sync_expect(c->sync_fd, SBX_SYNC_MAPS, &err) < 0)
 		_exit(125);
 	if (setup(c, &err) < 0)
 		fail_exit(c->sync_fd, &err, 125);

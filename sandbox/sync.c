@@ -125,14 +125,19 @@ int sync_recv_fd(int fd, int timeout_ms, struct sbx_sync_msg *msg, int *ret_fd)
 	do
 		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	/* A peer that closed with a message of ours unread (a child that
+	 * failed before reading GO) sets ECONNRESET, reported once and ahead
+	 * of what it sent before closing: take that message now. */
+	if (n < 0 && errno == ECONNRESET)
+		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0)
-		return errno == ECONNRESET ? 0 : -errno;
+		return errno == ECONNRESET || errno == EAGAIN ? 0 : -errno;
 	take_fds(&mh, n > 0 ? ret_fd : NULL);
 	if (n == 0)
 		return 0;
 	if (n != (ssize_t)sizeof(*msg) || (mh.msg_flags & MSG_CTRUNC))
 		goto bad;
-	if (msg->type < SBX_SYNC_GO || msg->type > SBX_SYNC_FUSE)
+	if (msg->type < SBX_SYNC_GO || msg->type > SBX_SYNC_MAPS)
 		goto bad;
 	msg->msg[sizeof(msg->msg) - 1] = '\0';
 	return 1;
@@ -157,6 +162,8 @@ const char *sync_type_name(uint32_t type)
 		return "ERROR";
 	case SBX_SYNC_FUSE:
 		return "FUSE";
+	case SBX_SYNC_MAPS:
+		return "MAPS";
 	default:
 		return "unknown";
 	}

@@ -1,7 +1,12 @@
 /* The parent/child sync protocol: fixed-size messages on a
  * SOCK_SEQPACKET|SOCK_CLOEXEC socketpair.
  *
- *   parent -> child  GO      the id maps are written, cgroup joined
+ *   parent -> child  MAPS    the id maps are written: the child may set up
+ *                            its mounts (v1: while the runner moves it into
+ *                            its cgroups, which waits for the kernel)
+ *   parent -> child  GO      the cgroup is joined: the child roots its
+ *                            cgroup namespace there (on cgroup v2 before
+ *                            its mounts: it mounts cgroup2 of that namespace)
  *   child  -> parent READY   mounts, pivot_root, caps, no_new_privs done
  *   parent -> child  START   run the command
  *   child  -> parent ERROR   {errnum, msg}: setup or exec failed
@@ -26,6 +31,7 @@ enum sbx_sync_type {
 	SBX_SYNC_START = 3,
 	SBX_SYNC_ERROR = 4,
 	SBX_SYNC_FUSE = 5,
+	SBX_SYNC_MAPS = 6,
 };
 
 struct sbx_sync_msg {

@@ -89,6 +89,25 @@ static void test_sync_roundtrip(void **state)
 	close(fds[1]);
 }
 
+/* A child that fails before it reads GO closes with GO unread: the
+ * runner still gets the ERROR it sent first, not a bare EOF. */
+static void test_sync_error_before_go(void **state)
+{
+	int fds[2];
+	struct sbx_err err = {0};
+	assert_int_equal(sync_pair(fds, &err), 0);
+	sbx_fail(&err, ENOTCONN, "mount point '/proc'");
+	assert_int_equal(sync_send_error(fds[1], &err), 0);
+	assert_int_equal(sync_send(fds[0], SBX_SYNC_GO), 0);
+	close(fds[1]);
+	struct sbx_sync_msg m;
+	assert_int_equal(sync_recv(fds[0], 1000, &m), 1);
+	assert_int_equal(m.type, SBX_SYNC_ERROR);
+	assert_string_equal(m.msg, "mount point '/proc': Transport endpoint is not connected");
+	assert_int_equal(sync_recv(fds[0], 1000, &m), 0);
+	close(fds[0]);
+}
+
 static void test_idmap_format(void **state)
 {
 	char buf[64];
@@ -294,6 +313,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sync_roundtrip),
+	    cmocka_unit_test(test_sync_error_before_go),
 	    cmocka_unit_test(test_idmap_format),
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_mount_path_ok),
