@@ -18,7 +18,7 @@ struct sbx_rundir {
 
 /* Sweep leftovers, then create a fresh folder with upper/ and work/. */
 int rundir_create(const char *state_dir, const char *name, struct sbx_rundir *ret,
-		  struct sbx_err *err);
+                  struct sbx_err *err);
 
 /* Remove the folder, or with keep leave it (marked kept: no sweep removes
  * it) and release the lock.  Safe on a zeroed struct. */

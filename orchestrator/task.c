@@ -313,13 +313,14 @@ int task_def_to_json(const struct sbx_task_def *d, char **ret, struct sbx_err *e
 		json_t *pub = json_array();
 		for (size_t i = 0; pub && i < d->n_publish; i++) {
 			const struct sbx_publish *p = &d->publish[i];
-			json_array_append_new(pub, json_pack("{s:s, s:i, s:i, s:b}", "addr", p->addr,
-			                                     "host_port", p->host_port, "port", p->port,
-			                                     "udp", p->udp));
+			json_array_append_new(pub, json_pack("{s:s, s:i, s:i, s:b}", "addr",
+			                                     p->addr, "host_port", p->host_port,
+			                                     "port", p->port, "udp", p->udp));
 		}
 		json_object_set_new(net, "publish", pub);
 		json_object_set_new(net, "allow", strv_json(d->allow));
-		json_object_set_new(net, "allow_host_loopback", json_boolean(d->allow_host_loopback));
+		json_object_set_new(net, "allow_host_loopback",
+		                    json_boolean(d->allow_host_loopback));
 	}
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);

@@ -78,13 +78,13 @@ struct sbx_task_def {
 	char *workdir;
 	char *hostname; /* NULL: the task's name */
 	struct sbx_task_image image;
-	bool repo;                /* a [repo] section: the workspace is a clone */
-	char *repo_path;          /* the host repository, or NULL */
-	char *repo_base;          /* or NULL */
-	char *branch;             /* or NULL without [repo] */
-	struct sbx_task_git git;  /* with [repo] */
-	struct sbx_limits limits; /* effective: task, user config, defaults merged */
-	char *network;            /* "none", "nat" or "host" */
+	bool repo;                   /* a [repo] section: the workspace is a clone */
+	char *repo_path;             /* the host repository, or NULL */
+	char *repo_base;             /* or NULL */
+	char *branch;                /* or NULL without [repo] */
+	struct sbx_task_git git;     /* with [repo] */
+	struct sbx_limits limits;    /* effective: task, user config, defaults merged */
+	char *network;               /* "none", "nat" or "host" */
 	struct sbx_publish *publish; /* nat: published ports */
 	size_t n_publish;
 	char **allow; /* egress allowlist rules ("host:port"), NULL-terminated */

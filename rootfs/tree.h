@@ -23,7 +23,6 @@ int tree_clean_path(const char *in, char *out, size_t size, struct sbx_err *err)
  * -errno without touching err (callers decide what ENOENT/ELOOP mean). */
 int tree_open_dir(int root_fd, const char *path);
 
-
 /* Apparent size of the regular files below dirfd (a file with n links
  * counts size/n each time, so once in all), without following symlinks or
  * crossing file systems; folders it cannot read count as empty. */

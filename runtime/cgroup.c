@@ -57,7 +57,8 @@ static enum sbx_cgroup_version pick_version(const struct cg_hosttab *tab)
 }
 
 int cgroup_create(const struct sbx_cgroup_host *host, const char *parent, const char *name,
-                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err)
+                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret,
+                  struct sbx_err *err)
 {
 	int r = cgroup_limits_validate(limits, err);
 	if (r < 0)

@@ -123,7 +123,8 @@ void cgroup_host_default(struct sbx_cgroup_host *host);
  * handle on which every call below is a harmless no-op.  Empty stale trimo-*
  * leaves under the chosen parent are removed first. */
 int cgroup_create(const struct sbx_cgroup_host *host, const char *parent, const char *name,
-                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret, struct sbx_err *err);
+                  const struct sbx_cgroup_limits *limits, struct sbx_cgroup **ret,
+                  struct sbx_err *err);
 
 enum sbx_cgroup_version cgroup_version(const struct sbx_cgroup *cg);
 

@@ -64,7 +64,8 @@ void idmap_diagnose(char *buf, size_t size)
 		         "enable them with `sudo sysctl user.max_user_namespaces=15000`");
 		return;
 	}
-	if (sbx_read_long("/proc/sys/kernel/unprivileged_userns_clone", -1) == 0 && geteuid() != 0) {
+	if (sbx_read_long("/proc/sys/kernel/unprivileged_userns_clone", -1) == 0 &&
+	    geteuid() != 0) {
 		snprintf(buf, size,
 		         "unprivileged user namespaces are disabled "
 		         "(kernel.unprivileged_userns_clone=0); enable them with "

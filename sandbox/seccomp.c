@@ -449,15 +449,15 @@ static int build_arg_checks(bool nested, scmp_filter_ctx *ret, struct sbx_err *e
 		int nr;
 		unsigned arg;
 	} mode_args[] = {
-	    {SCMP_SYS(chmod), 1},  {SCMP_SYS(fchmod), 1}, {SCMP_SYS(fchmodat), 2},
-	    {SCMP_SYS(open), 2},   {SCMP_SYS(openat), 3}, {SCMP_SYS(creat), 1},
-	    {SCMP_SYS(mknod), 1},  {SCMP_SYS(mknodat), 2},
+	    {SCMP_SYS(chmod), 1}, {SCMP_SYS(fchmod), 1},  {SCMP_SYS(fchmodat), 2},
+	    {SCMP_SYS(open), 2},  {SCMP_SYS(openat), 3},  {SCMP_SYS(creat), 1},
+	    {SCMP_SYS(mknod), 1}, {SCMP_SYS(mknodat), 2},
 	};
 	for (size_t i = 0; e >= 0 && i < sizeof(mode_args) / sizeof(mode_args[0]); i++)
 		for (unsigned bit = S_ISGID; e >= 0 && bit <= S_ISUID; bit <<= 1)
-			e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), mode_args[i].nr, 1,
-			                     (struct scmp_arg_cmp){mode_args[i].arg, SCMP_CMP_MASKED_EQ,
-			                                           bit, bit});
+			e = seccomp_rule_add(
+			    ctx, SCMP_ACT_ERRNO(EPERM), mode_args[i].nr, 1,
+			    (struct scmp_arg_cmp){mode_args[i].arg, SCMP_CMP_MASKED_EQ, bit, bit});
 	int fchmodat2 = seccomp_syscall_resolve_name("fchmodat2");
 	for (unsigned bit = S_ISGID; e >= 0 && fchmodat2 != __NR_SCMP_ERROR && bit <= S_ISUID;
 	     bit <<= 1)

@@ -419,8 +419,7 @@ static long try_syscall(const char *name)
 			_exit(0);
 		if (r > 0)
 			waitpid((pid_t)r, NULL, 0), r = 0;
-	}
-	else {
+	} else {
 		fprintf(stderr, "probe: unknown syscall test %s\n", name);
 		exit(2);
 	}
@@ -558,7 +557,6 @@ static void cmd_connect(const char *host, int port)
 	printf("connect=%s\n", errname(r < 0 ? errno : 0));
 }
 
-
 /* ---- hostile probes ------------------------------------------------- */
 
 static void report(const char *key, long r)
@@ -611,8 +609,8 @@ static void cmd_peek(pid_t pid)
 	errno = 0;
 	r = syscall(SYS_kcmp, getpid(), pid, KCMP_FILE, 0, 0);
 	printf("kcmp=%s\n", errname(r < 0 ? errno : 0));
-	static const char *const files[] = {"mem", "environ", "maps", "auxv", "syscall",
-	                                    "stack", "io", NULL};
+	static const char *const files[] = {"mem",     "environ", "maps", "auxv",
+	                                    "syscall", "stack",   "io",   NULL};
 	for (int i = 0; files[i]; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -657,10 +655,7 @@ static void cmd_int80(long nr, long a1, long a2, long a3)
 	printf("int80=attempt\n");
 	fflush(stdout);
 	long ret;
-	__asm__ volatile("int $0x80"
-	                 : "=a"(ret)
-	                 : "a"(nr), "b"(a1), "c"(a2), "d"(a3)
-	                 : "memory");
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
 	if (ret < 0 && ret > -4096) {
 		errno = (int)-ret;
 		printf("int80=%s\n", errname((int)-ret));
