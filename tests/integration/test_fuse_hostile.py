@@ -265,8 +265,6 @@ def test_server_sees_only_its_layers(sbx, hostile_image, canary):
 
 # ---- the run: signals, resources, the end ------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="finding 1: the server is in the runner's process group: "
-                   "the terminal's ^C, ^\\ or hangup ends it while the sandbox goes on")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT, signal.SIGHUP],
                          ids=["INT", "QUIT", "HUP"])
 def test_terminal_signals_leave_the_root_served(sbx, image_tar, sig):  # noqa: F811
