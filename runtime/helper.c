@@ -30,6 +30,13 @@ static void child_guard(pid_t runner)
 	helper_runner = runner;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != runner)
 		_exit(127);
+	/* A session of its own: the terminal sends ^C, ^\ and a hangup to
+	 * its whole foreground process group, and the runner relays them to
+	 * the sandbox, whose command may catch them and go on; a helper that
+	 * got them too would take the sandbox's root file system or network
+	 * away under it.  The runner ends its helpers itself, by pid. */
+	if (setsid() < 0)
+		_exit(127);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL); /* the runner blocks what it relays */

@@ -12,9 +12,10 @@
 #include "common/err.h"
 
 /* Fork a helper with PR_SET_PDEATHSIG(SIGKILL) (checked against the
- * runner's pid afterwards), signals unblocked, stdin/stdout on /dev/null,
- * stderr on log_fd, pass[i] as fd 3 + i, every other fd closed, and exec
- * path.  *ret_pid is the child. */
+ * runner's pid afterwards), in a session of its own (the terminal's ^C,
+ * ^\ and hangup are the runner's to relay), signals unblocked,
+ * stdin/stdout on /dev/null, stderr on log_fd, pass[i] as fd 3 + i, every
+ * other fd closed, and exec path.  *ret_pid is the child. */
 int helper_spawn(const char *path, char *const *argv, const int *pass, size_t n_pass, int log_fd,
                  pid_t *ret_pid, struct sbx_err *err);
 

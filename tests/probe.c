@@ -36,6 +36,12 @@
  *   probe hold @NAME KEY SECONDS
  *                            listen on the abstract socket NAME and create a SysV
  *                            shared memory segment KEY, for SECONDS
+ *
+ * File system probes (tests/integration/test_fuse_hostile.py):
+ *   probe setxattr PATH NAME VALUE   set an extended attribute (no symlink follow);
+ *                            VALUE hex:0a1b... for bytes
+ *   probe fsflags PATH HEX   add HEX to PATH's inode flags (FS_IOC_SETFLAGS, chattr)
+ *   probe exchange A B       swap two names atomically (renameat2 RENAME_EXCHANGE)
  */
 
 #include <arpa/inet.h>
@@ -51,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <linux/vm_sockets.h>
@@ -809,6 +816,46 @@ static void cmd_setfcap(const char *path)
 	report("setfcap", r);
 }
 
+static void cmd_setxattr(const char *path, const char *name, const char *value)
+{
+	char buf[512];
+	size_t n = strlen(value);
+	if (!strncmp(value, "hex:", 4)) {
+		n = 0;
+		for (const char *h = value + 4; h[0] && h[1] && n < sizeof(buf); h += 2) {
+			char byte[3] = {h[0], h[1], 0};
+			buf[n++] = (char)strtol(byte, NULL, 16);
+		}
+		value = buf;
+	}
+	errno = 0;
+	report("setxattr", lsetxattr(path, name, value, n, 0));
+}
+
+static void cmd_fsflags(const char *path, const char *hex)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		report("fsflags", -1);
+		return;
+	}
+	int flags = 0;
+	long r = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	if (r == 0) {
+		flags |= (int)strtol(hex, NULL, 16);
+		r = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	report("fsflags", r);
+	close(fd);
+}
+
+static void cmd_exchange(const char *a, const char *b)
+{
+	errno = 0;
+	report("exchange",
+	       syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */));
+}
+
 static void cmd_termios(int fd)
 {
 	struct termios t;
@@ -962,6 +1009,12 @@ int main(int argc, char **argv)
 		cmd_cgroup1(argv[2], argv[3], argc - 4, argv + 4);
 	else if (!strcmp(c, "setfcap") && argc > 2)
 		cmd_setfcap(argv[2]);
+	else if (!strcmp(c, "setxattr") && argc > 4)
+		cmd_setxattr(argv[2], argv[3], argv[4]);
+	else if (!strcmp(c, "fsflags") && argc > 3)
+		cmd_fsflags(argv[2], argv[3]);
+	else if (!strcmp(c, "exchange") && argc > 3)
+		cmd_exchange(argv[2], argv[3]);
 	else if (!strcmp(c, "termios"))
 		cmd_termios(argc > 2 ? atoi(argv[2]) : 0);
 	else if (!strcmp(c, "stackfilter"))
