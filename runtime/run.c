@@ -134,6 +134,11 @@ static int fuse_start(struct run_state *st, int fuse_fd, struct sbx_err *err)
 		return sbx_fail(err, errno, "fuse-overlayfs: memfd_create");
 	int pass[2] = {fuse_fd, userns};
 	int r = helper_fork(pass, 2, st->fuse_log, &st->fuse_pid, err);
+	/* The server's memory (a node per file the sandbox touched) and CPU
+	 * are the sandbox's: under its caps, counted in its stats, killed
+	 * with it.  An OOM that picks the server ends only this sandbox. */
+	if (r > 0 && st->cg && cgroup_attach(st->cg, st->fuse_pid, err) < 0)
+		return sbx_wrap(err, "fuse-overlayfs");
 	if (r == 0) {
 		/* fd 3: /dev/fuse, fd 4: the user namespace */
 		if (setns(4, CLONE_NEWUSER) < 0) {
@@ -600,6 +605,7 @@ int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_opts *opts,
 		r = spawn(&st, err);
 	if (r >= 0)
 		r = start(&st, err);
+	ret->fuse_root = st.fuse_pid > 0;
 	if (r < 0) {
 		state_release(&st);
 		return r;
