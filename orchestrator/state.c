@@ -108,7 +108,6 @@ static const struct field fields[] = {
     FS("queued_reason", queued_reason),
     FS("cgroup_parent", cgroup_parent),
     FS("overlay", overlay),
-    FS("layer_overlay", layer_overlay),
     FK("memory_current", F_UNKNOWN_U64, memory_current),
     FK("memory_peak", F_UNKNOWN_U64, memory_peak),
     FK("cpu_usec", F_UNKNOWN_U64, cpu_usec),

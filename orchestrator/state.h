@@ -88,10 +88,6 @@ struct sbx_task_state {
 	char queued_reason[STATE_REASON_MAX];
 	char cgroup_parent[STATE_PATH_MAX]; /* the user config's [cgroups] parent, or "" */
 	char overlay[8];                    /* its [storage] overlay: auto, kernel, fuse */
-	/* "fuse" once fuse-overlayfs served a run: its opaque folders are
-	 * its own (user.fuseoverlayfs.opaque), which the kernel's overlay
-	 * ignores, so the task's layer stays on fuse-overlayfs */
-	char layer_overlay[8];
 
 	/* accounting of the current or last run (STATE_UNKNOWN = not known) */
 	uint64_t memory_current;

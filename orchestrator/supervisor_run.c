@@ -404,8 +404,6 @@ static int mark_outcome(struct sbx_task_state *st, void *data)
 	st->stop_requested = o->s->stop_requested;
 	st->timed_out = o->s->timed_out;
 	st->error[0] = '\0';
-	if (res->fuse_root)
-		snprintf(st->layer_overlay, sizeof(st->layer_overlay), "fuse");
 	st->has_exit_code = o->rc >= 0;
 	if (o->rc < 0) {
 		st->status = o->s->stop_requested ? TASK_STOPPED : TASK_FAILED;
@@ -554,7 +552,7 @@ int sup_run(struct sup *s, struct sbx_err *err)
 	struct sbx_spec spec;
 	build_spec(s, &paths, env, &spec);
 	spec.host_network = host_network;
-	spec.overlay = overlay_mode(st.layer_overlay[0] ? st.layer_overlay : st.overlay);
+	spec.overlay = overlay_mode(st.overlay);
 	if (cgl.unlimited)
 		sup_msg(s, "warning: %s runs without resource limits (no memory, CPU or pids cap)",
 		        s->id);

@@ -139,6 +139,8 @@ static int fuse_start(struct run_state *st, int fuse_fd, struct sbx_err *err)
 	 * with it.  An OOM that picks the server ends only this sandbox. */
 	if (r > 0 && st->cg && cgroup_attach(st->cg, st->fuse_pid, err) < 0)
 		return sbx_wrap(err, "fuse-overlayfs");
+	if (r > 0)
+		mount_mark_fuse_layer(&st->mnt);
 	if (r == 0) {
 		/* fd 3: /dev/fuse, fd 4: the user namespace */
 		if (setns(4, CLONE_NEWUSER) < 0) {

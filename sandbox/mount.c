@@ -663,7 +663,7 @@ static int setup_root(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 			return sbx_fail(err, errno, "mount the rootfs at '%s'", ctx->lower);
 	} else {
 		int r = -1;
-		if (spec->overlay != SBX_OVERLAY_FUSE) {
+		if (spec->overlay != SBX_OVERLAY_FUSE && !ctx->fuse_layer) {
 			r = root_overlay_kernel(ctx, lower, err);
 			if (r < 0 && spec->overlay == SBX_OVERLAY_AUTO && !ctx->fuse_prog[0])
 				return err_append(
@@ -895,6 +895,7 @@ static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
 }
 
 static bool missing_mountpoint(const struct sbx_spec *spec, int lower);
+static int fuse_mark(const struct sbx_mount_ctx *ctx, int mode);
 
 int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err)
 {
@@ -929,7 +930,9 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		                 spec->workdir);
 	if (!spec->rootfs_rw && !ctx->upper)
 		ctx->tmpfs_overlay = missing_mountpoint(spec, lower);
-	if ((ctx->upper || ctx->tmpfs_overlay) && spec->overlay != SBX_OVERLAY_KERNEL &&
+	ctx->fuse_layer = ctx->upper && fuse_mark(ctx, F_OK) == 0;
+	if ((ctx->upper || ctx->tmpfs_overlay) &&
+	    (spec->overlay != SBX_OVERLAY_KERNEL || ctx->fuse_layer) &&
 	    !sbx_find_in_path("fuse-overlayfs", ctx->fuse_prog, sizeof(ctx->fuse_prog)))
 		ctx->fuse_prog[0] = '\0';
 	return 0;
@@ -952,12 +955,42 @@ static bool missing_mountpoint(const struct sbx_spec *spec, int lower)
 
 int mount_fuse_missing(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 {
+	if (ctx->fuse_layer && !ctx->fuse_prog[0])
+		return sbx_failx(err, ENOENT,
+		                 "the layer '%s' was written by fuse-overlayfs, which is not "
+		                 "installed now (apt-get install fuse-overlayfs)",
+		                 ctx->upper);
 	if (ctx->spec->overlay == SBX_OVERLAY_FUSE && (ctx->upper || ctx->tmpfs_overlay) &&
 	    !ctx->fuse_prog[0])
 		return sbx_failx(err, ENOENT,
 		                 "[storage] overlay = fuse: fuse-overlayfs is not installed "
 		                 "(apt-get install fuse-overlayfs)");
 	return 0;
+}
+
+/* access() (mode F_OK) or create (mode -1) the mark beside ctx->upper. */
+static int fuse_mark(const struct sbx_mount_ctx *ctx, int mode)
+{
+	char path[PATH_MAX];
+	const char *slash = strrchr(ctx->upper, '/');
+	size_t n = slash ? (size_t)(slash - ctx->upper) : 0;
+	if (!slash || n + sizeof(SBX_FUSE_MARK) + 1 > sizeof(path))
+		return -EINVAL;
+	memcpy(path, ctx->upper, n);
+	memcpy(path + n, "/" SBX_FUSE_MARK, sizeof(SBX_FUSE_MARK) + 1);
+	if (mode == F_OK)
+		return access(path, F_OK) == 0 ? 0 : -errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+void mount_mark_fuse_layer(const struct sbx_mount_ctx *ctx)
+{
+	if (ctx->upper && !ctx->fuse_layer)
+		fuse_mark(ctx, -1);
 }
 
 void mount_release(struct sbx_mount_ctx *ctx)

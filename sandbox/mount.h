@@ -35,6 +35,10 @@ struct sbx_mount_ctx {
 	/* fuse-overlayfs, when an overlay may use it: its absolute path, or
 	 * "" when it is not installed (see mount_fuse_missing) */
 	char fuse_prog[256];
+	/* the upper was written by fuse-overlayfs (FUSE_MARK next to it):
+	 * its opaque folders are marked in its own way, which the kernel's
+	 * overlay ignores, so it stays on fuse-overlayfs */
+	bool fuse_layer;
 	/* the child's end of the sync socket: a fuse root's /dev/fuse fd
 	 * goes to the runner over it (SBX_SYNC_FUSE) */
 	int sync_fd;
@@ -46,6 +50,12 @@ void mount_release(struct sbx_mount_ctx *ctx);
 /* After mount_prepare: an overlay = fuse root without fuse-overlayfs
  * installed is an error (the host's, not the caller's input). */
 int mount_fuse_missing(const struct sbx_mount_ctx *ctx, struct sbx_err *err);
+
+/* Beside an upper folder: the layer fuse-overlayfs wrote. */
+#define SBX_FUSE_MARK "upper.fuse-overlayfs"
+
+/* Mark ctx->upper as written by fuse-overlayfs (after it served a root). */
+void mount_mark_fuse_layer(const struct sbx_mount_ctx *ctx);
 
 /* In the child (async-signal-safe).  On success the cwd and root are the
  * sandbox's new root.  A root on fuse-overlayfs is mounted here, from a
