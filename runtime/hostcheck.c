@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "runtime/network.h"
 #include "sandbox/idmap.h"
+#include "sandbox/mount.h"
 #include "sandbox/seccomp.h"
 
 static struct hostcheck_item *add(struct hostcheck *hc, const char *name, enum hostcheck_level l,
@@ -185,10 +186,25 @@ static void check_userns(struct hostcheck *hc, const char *scratch)
 		              : "does not mount: `run` of an image without /proc, /dev, /tmp or "
 		                "/sys needs --rw");
 	bool needed = res.overlay_errno || res.overlay_rm_errno || res.tmpfs_ovl_errno;
-	if (fuse_ok)
-		add(hc, "fuse-overlayfs", CHECK_OK, "%s, /dev/fuse usable%s", fuse,
-		    needed ? "" : " (used only where the kernel refuses an overlay)");
-	else
+	if (fuse_ok) {
+		/* the server serves the sandbox's requests outside it: say
+		 * whether a bug in it would reach the whole host */
+		int abi = mount_fuse_landlock_abi();
+		char server[128];
+		if (abi > 0)
+			snprintf(server, sizeof(server), "server confined by Landlock (ABI %d)",
+			         abi);
+		else if (abi == -EXDEV)
+			snprintf(server, sizeof(server),
+			         "server unconfined: Landlock ABI 1 would break its renames "
+			         "(needs 5.19+)");
+		else
+			snprintf(server, sizeof(server), "server unconfined: no Landlock (%s)",
+			         strerror(-abi));
+		add(hc, "fuse-overlayfs", needed && abi < 0 ? CHECK_WARN : CHECK_OK,
+		    "%s, /dev/fuse usable%s; %s", fuse,
+		    needed ? "" : " (used only where the kernel refuses an overlay)", server);
+	} else
 		add(hc, "fuse-overlayfs", needed ? CHECK_WARN : CHECK_OK, "%s%s",
 		    has_fuse ? fuse_why : "not installed (apt-get install fuse-overlayfs)",
 		    needed ? "" : "; needed only where the kernel refuses an overlay");

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/landlock.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -762,8 +764,9 @@ static bool plain_name(const char *s)
  * under names of ours, so no ',' or ':' of a host path reaches
  * fuse-overlayfs's option parser.  upper and work must stay one mount
  * (fuse-overlayfs renames from one to the other): their common folder is
- * bound whole.  The tmpfs's own upper/work serve a root without one. */
-static int fuse_layout(const struct sbx_mount_ctx *ctx, char *opts, size_t size,
+ * bound whole.  The tmpfs's own upper/work serve a root without one.
+ * ret_upper and ret_work (PATH_MAX) get their paths from the cwd. */
+static int fuse_layout(const struct sbx_mount_ctx *ctx, char *ret_upper, char *ret_work,
                        struct sbx_err *err)
 {
 	_cleanup_close_ int low = -1;
@@ -808,15 +811,154 @@ static int fuse_layout(const struct sbx_mount_ctx *ctx, char *opts, size_t size,
 	    move_mount(low, "", AT_FDCWD, "lower", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
 	    (up >= 0 && move_mount(up, "", AT_FDCWD, "layer", MOVE_MOUNT_F_EMPTY_PATH) < 0))
 		return sbx_fail(err, errno, "fuse-overlayfs: mount the layers");
-	sbx_fmt(opts, size, "lowerdir=lower,upperdir=layer/%s,workdir=layer/%s", ubase, wbase);
+	sbx_fmt(ret_upper, PATH_MAX, "layer/%s", ubase);
+	sbx_fmt(ret_work, PATH_MAX, "layer/%s", wbase);
+	return 0;
+}
+
+/* Landlock rights newer than the oldest uapi header we build with. */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
+#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
+#define LANDLOCK_ACCESS_NET_BIND_TCP    (1ULL << 0)
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+#endif
+#ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define LANDLOCK_SCOPE_SIGNAL               (1ULL << 1)
+#endif
+
+/* struct landlock_ruleset_attr as of ABI 6 (older headers end after the
+ * first field; the kernel takes a longer struct whose tail it does not
+ * know as long as that tail is zero) */
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+#define LL_FS_ABI1 ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1) /* bits 0..12 */
+#define LL_FS_FILE                                                                                 \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |                              \
+	 LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |                              \
+	 LANDLOCK_ACCESS_FS_IOCTL_DEV)
+#define LL_EXEC (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE)
+#define LL_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+
+int mount_fuse_landlock_abi(void)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 0)
+		return -errno;
+	return abi < 2 ? -EXDEV : (int)abi;
+}
+
+/* Allow access beneath path (a folder, itself included) or to it (a file:
+ * the folder-only rights dropped).  With optional, a path this host lacks
+ * is no rule: /lib64 on arm64, /lib where /usr is merged. */
+static int ll_allow(int ruleset, const char *path, uint64_t access, bool optional,
+                    struct sbx_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0 && optional && errno == ENOENT)
+		return 0;
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: Landlock: '%s'", path);
+	struct landlock_path_beneath_attr pb = {
+	    .allowed_access = S_ISDIR(st.st_mode) ? access : access & LL_FS_FILE,
+	    .parent_fd = fd,
+	};
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: Landlock: a rule for '%s'", path);
+	return 0;
+}
+
+/* The server parses requests the sandbox makes; a bug in it must not
+ * hand the sandbox the host.  After the layout (a Landlock rule holds the
+ * inode its path names then: the binds, not the tmpfs folders under
+ * them), and inherited by the exec'd fuse-overlayfs and its loader:
+ *   /usr, /lib, /lib64   execute and read files: the loader, libfuse, libc
+ *   /etc/ld.so.cache     read: the loader's index of libraries
+ *   overflowuid, -gid    read (/proc/sys/kernel): fuse-overlayfs exits
+ *                        without them
+ *   pipe-max-size        read (/proc/sys/fs): libfuse grows its splice
+ *                        pipe to it; without, big reads take twice as long
+ *   fuse_prog            execute and read, the file alone: one installed
+ *                        outside /usr (~/bin, /opt) and nothing beside it
+ *   lower                read files and folders: the image
+ *   layer/upper, work    everything: copy-up renames from work to upper
+ *                        (REFER); not the rest of a task's folder (its
+ *                        state, config and workspace)
+ * Nothing else: not the rest of /proc, not /dev/null (libfuse opens it
+ * only to fill fds 0..2, which are open), no TCP, no signal or abstract
+ * socket outside.  Landlock does not cover stat, readlink, chmod, chown,
+ * utimes or xattrs: those still reach every path the server can name.
+ * Without Landlock (Linux < 5.13, not in lsm=, refused by a container's
+ * seccomp filter) or with ABI 1, which refuses every rename across
+ * folders, the server runs unconfined: `trimo-sbx check` says so. */
+static int fuse_confine(const struct sbx_mount_ctx *ctx, const char *upper, const char *work,
+                        struct sbx_err *err)
+{
+	static const struct {
+		const char *path;
+		uint64_t access;
+	} sys[] = {
+	    {"/usr", LL_EXEC},
+	    {"/lib", LL_EXEC},
+	    {"/lib64", LL_EXEC},
+	    {"/etc/ld.so.cache", LANDLOCK_ACCESS_FS_READ_FILE},
+	    {"/proc/sys/kernel/overflowuid", LANDLOCK_ACCESS_FS_READ_FILE},
+	    {"/proc/sys/kernel/overflowgid", LANDLOCK_ACCESS_FS_READ_FILE},
+	    {"/proc/sys/fs/pipe-max-size", LANDLOCK_ACCESS_FS_READ_FILE},
+	};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: PR_SET_NO_NEW_PRIVS");
+	/* a host without it (or a container's seccomp filter that refuses
+	 * it) runs the server unconfined; once there, any failure is fatal */
+	int abi = mount_fuse_landlock_abi();
+	if (abi < 0)
+		return 0;
+	/* every right this kernel knows is handled: what no rule allows is denied */
+	struct ll_ruleset_attr attr = {
+	    .handled_access_fs = LL_FS_ABI1 | LANDLOCK_ACCESS_FS_REFER,
+	};
+	if (abi >= 3)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	if (abi >= 4)
+		attr.handled_access_net =
+		    LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+	if (abi >= 5)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	if (abi >= 6)
+		attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
+	_cleanup_close_ int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (rs < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: Landlock: a ruleset");
+	uint64_t all = attr.handled_access_fs;
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sys); i++)
+		r = ll_allow(rs, sys[i].path, sys[i].access, i > 0 /* all but /usr */, err);
+	if (r < 0 || (r = ll_allow(rs, ctx->fuse_prog, LL_EXEC, false, err)) < 0 ||
+	    (r = ll_allow(rs, "lower", LL_READ, false, err)) < 0 ||
+	    (r = ll_allow(rs, upper, all, false, err)) < 0 ||
+	    (r = ll_allow(rs, work, all, false, err)) < 0)
+		return r;
+	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
+		return sbx_fail(err, errno, "fuse-overlayfs: Landlock: restrict");
 	return 0;
 }
 
 void mount_fuse_exec(const struct sbx_mount_ctx *ctx, int fuse_fd)
 {
 	struct sbx_err e = {0};
-	char opts[PATH_MAX], dev[32];
-	if (fuse_layout(ctx, opts, sizeof(opts), &e) >= 0) {
+	char upper[PATH_MAX], work[PATH_MAX], opts[3 * PATH_MAX], dev[32];
+	if (fuse_layout(ctx, upper, work, &e) >= 0 && fuse_confine(ctx, upper, work, &e) >= 0) {
+		sbx_fmt(opts, sizeof(opts), "lowerdir=lower,upperdir=%s,workdir=%s", upper, work);
 		sbx_fmt(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
 		char *argv[] = {"fuse-overlayfs", "-f", "-o", opts, dev, NULL};
 		execv(ctx->fuse_prog, argv);

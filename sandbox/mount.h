@@ -67,9 +67,18 @@ int mount_child(const struct sbx_mount_ctx *ctx, struct sbx_err *err);
  * child's user namespace: lay the layers out in a private mount namespace
  * of its own and exec fuse-overlayfs serving fuse_fd.  The server never
  * enters the sandbox's mount or pid namespace: the sandbox can neither see
- * nor signal it, and its paths are the host's.  Returns only on failure,
- * with the reason on stderr. */
+ * nor signal it, and its paths are the host's.  Before the exec it sets
+ * NO_NEW_PRIVS and confines itself with Landlock to what the server needs:
+ * the system's libraries, the image read-only, the upper and work folders.
+ * Returns only on failure, with the reason on stderr. */
 void mount_fuse_exec(const struct sbx_mount_ctx *ctx, int fuse_fd);
+
+/* The Landlock ABI mount_fuse_exec confines the server with (>= 2), or
+ * -errno when the server runs unconfined: -EXDEV for ABI 1 (Linux < 5.19:
+ * it refuses every rename across folders, which fuse-overlayfs needs),
+ * else why the kernel has none: -ENOSYS (Linux < 5.13), -EOPNOTSUPP (not
+ * enabled at boot), or what a seccomp filter answered. */
+int mount_fuse_landlock_abi(void);
 
 /* Resolve path (absolute, inside the root) below root_fd without ever
  * leaving it: symlinks are resolved as if root_fd were "/", ".." stops at

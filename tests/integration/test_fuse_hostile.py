@@ -243,25 +243,103 @@ def test_server_metadata_xattrs_are_refused(sbx, hostile_image):
     assert (magic >> 24, rootid) == (3, sbx.uid), v
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: the fuse-overlayfs server runs with the whole "
-                   "host file system in view (as host root in a root run), unconfined: "
-                   "a bug in it is a way out of the sandbox")
-def test_server_sees_only_its_layers(sbx, hostile_image, canary):
+# Put where fuse-overlayfs is found: the process the runner confined, which
+# then becomes the real server (exec keeps a Landlock domain; nothing can
+# leave one).  It tries what a compromised server would, and writes what it
+# got into the sandbox's upper, where the sandbox finds it as /server-report.
+STAND_IN = r"""#!/bin/sh
+up=$(echo "$3" | sed 's/.*upperdir=\([^,]*\).*/\1/')
+try() {{
+    what=$1; shift
+    if out=$("$@" 2>&1); then echo "$what=ok"
+    else case "$out" in *"Permission denied"*) echo "$what=denied";;
+                        *) echo "$what=failed: $out" | head -1;; esac; fi
+}}
+{{
+    try read-canary cat {canary}/secret
+    try list-canary ls {canary}
+    try write-canary sh -c 'echo x > {canary}/planted'
+    try read-home cat "$HOME/.ssh/id_canary"
+    try write-home touch "$HOME/planted"
+    try write-tmp touch {tmp_planted}
+    try list-root ls /
+    try read-passwd cat /etc/passwd
+    try read-shadow cat /etc/shadow
+    try exec-outside {probe} status
+    try write-image touch lower/planted
+    try list-run-folder ls layer
+    try write-run-folder touch layer/planted
+    try read-image cat lower/data/file
+}} > "$up/server-report"
+exec /usr/bin/fuse-overlayfs "$@"
+"""
+
+
+def test_server_opens_only_its_layers(sbx, hostile_image, canary, tools):
+    """The fuse-overlayfs server is confined (Landlock) to the system's
+    libraries, the image (read) and the sandbox's upper and work folders.
+    A stand-in takes the server's place and tries, in the very process that
+    then execs the real server, what a bug in it could be made to do: read
+    or change the runner's user's files (0700, the user's own: the server
+    has the permission), the host's /tmp, /etc and /, the image store, the
+    rest of the run folder, and run a program from outside /usr."""
     use(sbx, "fuse")
     who = "user" if sbx.rootless else "root"
+    fake = os.path.join(sbx.tmp, "fakebin")
+    os.makedirs(fake)
+    tmp_planted = os.path.join("/tmp", f"trimo-server-planted-{os.getpid()}-{who}")
+    with open(os.path.join(fake, "fuse-overlayfs"), "w") as f:
+        f.write(STAND_IN.format(canary=canary[who], tmp_planted=tmp_planted,
+                                probe=tools["probe"]))
+    os.chmod(os.path.join(fake, "fuse-overlayfs"), 0o755)
+    ssh = os.path.join(sbx.home, ".ssh")
+    os.makedirs(ssh, mode=0o700)
+    with open(os.path.join(ssh, "id_canary"), "w") as f:
+        f.write(f"{SECRET}-home\n")
+    for x in (fake, os.path.join(fake, "fuse-overlayfs"), ssh, os.path.join(ssh, "id_canary")):
+        sbx.chown(x)
+    before_canary = canary_state(canary[who])
     before = fuse_servers()
+    env = sbx.env({"PATH": f"{fake}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"})
     p = subprocess.Popen(ns_argv(sbx, [sbx.bin, "run", "--no-limits", hostile_image, "--",
-                                       "/bin/sh", "-c", "echo ready; sleep 30"]),
-                         env=sbx.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       "/bin/sh", "-c",
+                                       "cat /server-report; echo ready; sleep 30"]),
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, cwd=sbx.tmp)
+    lines, ready = [], False
     try:
-        assert p.stdout.readline().strip() == "ready"
-        (pid,) = fuse_servers() - before
-        seen = os.path.exists(f"/proc/{pid}/root{canary[who]}/secret")
+        for line in p.stdout:
+            if line.strip() == "ready":
+                ready = True
+                break
+            lines.append(line.strip())
+        if ready:
+            (pid,) = fuse_servers() - before
+            exe = os.readlink(f"/proc/{pid}/exe")
+            with open(f"/proc/{pid}/status") as f:
+                nnp = [x.split()[1] for x in f if x.startswith("NoNewPrivs:")]
     finally:
         p.kill()
-        p.wait()
-    assert not seen, f"fuse-overlayfs (pid {pid}) can open {canary[who]}/secret"
+        _, err = p.communicate()
+        planted = os.path.exists(tmp_planted)
+        if planted:
+            os.unlink(tmp_planted)
+    assert ready, err
+    got = dict(x.split("=", 1) for x in lines if "=" in x)
+    assert got.get("read-image") == "ok", lines  # the stand-in ran as the server would
+    assert exe == "/usr/bin/fuse-overlayfs"  # and became the real server, which served
+    assert nnp == ["1"]
+    denied = ["read-canary", "list-canary", "write-canary", "read-home", "write-home",
+              "write-tmp", "list-root", "read-passwd", "exec-outside", "write-image",
+              "list-run-folder", "write-run-folder"]
+    if not sbx.rootless:
+        denied.append("read-shadow")  # root's 0640: the user cannot read it anyway
+    assert {k: got.get(k) for k in denied} == {k: "denied" for k in denied}, lines
+    assert SECRET not in "\n".join(lines)
+    assert canary_state(canary[who]) == before_canary
+    assert not planted
+    assert not os.path.exists(os.path.join(sbx.home, "planted"))
+    assert not os.path.exists(os.path.join(store_tree(sbx), "planted"))
 
 
 # ---- the run: signals, resources, the end ------------------------------------
