@@ -160,7 +160,11 @@ static int fuse_start(struct run_state *st, int fuse_fd, struct sbx_err *err)
 static int fuse_explain(struct run_state *st, struct sbx_err *err)
 {
 	int status;
-	if (st->fuse_pid <= 0 || !wait_child(st->fuse_pid, 1000, &status))
+	/* a request on a root whose server ended fails with ENOTCONN (the
+	 * server may still be exiting: wait a moment); another error is the
+	 * child's own, but a server that is already gone is still worth saying */
+	int ms = err->errnum == ENOTCONN || err->errnum == ECONNABORTED ? 1000 : 0;
+	if (st->fuse_pid <= 0 || !wait_child(st->fuse_pid, ms, &status))
 		return -err->errnum;
 	st->fuse_pid = 0;
 	char said[300], msg[SBX_ERR_MSG_MAX];

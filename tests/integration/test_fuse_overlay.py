@@ -228,3 +228,24 @@ def test_task_on_fuse_keeps_its_layer_across_runs(sbx, image_tar):  # noqa: F811
     assert r.returncode == 0, r.stderr
     r = sbx.run("logs", "--run", "2", tid)
     assert r.stdout.count("one") == 2, r.stdout  # the second run saw the first's write
+
+
+def test_a_server_that_dies_is_explained(sbx, image_tar):  # noqa: F811
+    """fuse-overlayfs that ends at start: one line with the setup error and
+    what the server said, exit 125, nothing left behind."""
+    use(sbx, "fuse")
+    fake = os.path.join(sbx.tmp, "fakebin")
+    os.makedirs(fake, exist_ok=True)
+    prog = os.path.join(fake, "fuse-overlayfs")
+    with open(prog, "w") as f:
+        f.write("#!/bin/sh\necho 'fuse-overlayfs: cannot serve this (test)' >&2\nexit 3\n")
+    os.chmod(prog, 0o755)
+    os.chmod(fake, 0o755)
+    t = time.monotonic()
+    r = ns_run(sbx, ["env", f"PATH={fake}:/usr/bin:/bin", sbx.bin, "run", "--no-limits",
+                     image_tar, "--", "/bin/true"])
+    assert r.returncode == 125, r.stderr
+    err = r.stderr.strip().splitlines()[-1]
+    assert "fuse-overlayfs exited with 3: fuse-overlayfs: cannot serve this (test)" in err, err
+    assert time.monotonic() - t < 30
+    assert os.listdir(os.path.join(sbx.state_dir, "run")) == []
