@@ -347,6 +347,13 @@ static int spawn(struct run_state *st, struct sbx_err *err)
 	return 0;
 }
 
+/* The child's ERROR as ours. */
+static void err_from_msg(struct sbx_err *err, const struct sbx_sync_msg *m)
+{
+	err->errnum = m->errnum > 0 ? m->errnum : EIO;
+	memcpy(err->msg, m->msg, sizeof(err->msg));
+}
+
 /* An ERROR the child has sent already (a fuse fd that came first is
  * closed: setup is failing anyway). */
 static bool child_error(struct run_state *st, struct sbx_err *err)
@@ -357,8 +364,7 @@ static bool child_error(struct run_state *st, struct sbx_err *err)
 		if (fd >= 0)
 			close(fd);
 		if (m.type == SBX_SYNC_ERROR) {
-			err->errnum = m.errnum > 0 ? m.errnum : EIO;
-			memcpy(err->msg, m.msg, sizeof(err->msg));
+			err_from_msg(err, &m);
 			return true;
 		}
 	}
@@ -398,8 +404,7 @@ static int wait_ready(struct run_state *st, struct sbx_err *err)
 		return sbx_failx(err, ECHILD, "sandbox setup: exited with %d", WEXITSTATUS(status));
 	}
 	if (m.type == SBX_SYNC_ERROR) {
-		err->errnum = m.errnum > 0 ? m.errnum : EIO;
-		memcpy(err->msg, m.msg, sizeof(err->msg));
+		err_from_msg(err, &m);
 		if (m.errnum == EPERM || m.errnum == EACCES) {
 			char why[400];
 			idmap_diagnose(why, sizeof(why));
@@ -611,7 +616,6 @@ int run_sandbox(const struct sbx_spec *spec, const struct sbx_run_opts *opts,
 		r = spawn(&st, err);
 	if (r >= 0)
 		r = start(&st, err);
-	ret->fuse_root = st.fuse_pid > 0;
 	if (r < 0) {
 		state_release(&st);
 		return r;

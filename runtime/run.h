@@ -60,7 +60,6 @@ struct sbx_run_result {
 	uint64_t memory_max; /* the cap, SBX_LIMIT_MAX for none */
 	uint64_t wall_ms;    /* from clone to the end */
 	char warning[256];   /* a cgroup warning for the user (cap can swap), or "" */
-	bool fuse_root;      /* fuse-overlayfs served the root (it wrote the upper) */
 };
 
 /* Run the sandbox to its end.  0: it ran (see ret->exit_code, which is

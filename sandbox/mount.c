@@ -772,9 +772,10 @@ static int fuse_layout(const struct sbx_mount_ctx *ctx, char *ret_upper, char *r
 	_cleanup_close_ int low = -1;
 	_cleanup_close_ int up = -1;
 	_cleanup_close_ int t = -1;
-	const char *ubase = "upper", *wbase = "work";
+	const char *ubase = "upper", *wbase = "work", *us = NULL;
 	if (ctx->upper) {
-		const char *us = strrchr(ctx->upper, '/'), *ws = strrchr(ctx->work, '/');
+		const char *ws = strrchr(ctx->work, '/');
+		us = strrchr(ctx->upper, '/');
 		if (!us || !ws || us - ctx->upper != ws - ctx->work ||
 		    strncmp(ctx->upper, ctx->work, (size_t)(us - ctx->upper)) != 0 ||
 		    !plain_name(us + 1) || !plain_name(ws + 1))
@@ -794,7 +795,7 @@ static int fuse_layout(const struct sbx_mount_ctx *ctx, char *ret_upper, char *r
 		return low;
 	if (ctx->upper) {
 		char dir[PATH_MAX];
-		size_t n = (size_t)(strrchr(ctx->upper, '/') - ctx->upper);
+		size_t n = (size_t)(us - ctx->upper);
 		memcpy(dir, ctx->upper, n); /* a realpath: shorter than PATH_MAX */
 		dir[n] = '\0';
 		if ((up = clone_tree(AT_FDCWD, dir[0] ? dir : "/", false, 0, "the upper", err)) < 0)
@@ -1037,7 +1038,6 @@ static int prepare_binds(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx,
 }
 
 static bool missing_mountpoint(const struct sbx_spec *spec, int lower);
-static int fuse_mark(const struct sbx_mount_ctx *ctx, int mode);
 
 int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct sbx_err *err)
 {
@@ -1072,7 +1072,15 @@ int mount_prepare(const struct sbx_spec *spec, struct sbx_mount_ctx *ctx, struct
 		                 spec->workdir);
 	if (!spec->rootfs_rw && !ctx->upper)
 		ctx->tmpfs_overlay = missing_mountpoint(spec, lower);
-	ctx->fuse_layer = ctx->upper && fuse_mark(ctx, F_OK) == 0;
+	if (ctx->upper) {
+		/* the upper is a realpath: it has a '/' */
+		int n = (int)(strrchr(ctx->upper, '/') - ctx->upper);
+		if (asprintf(&ctx->fuse_mark, "%.*s/" SBX_FUSE_MARK, n, ctx->upper) < 0) {
+			ctx->fuse_mark = NULL;
+			return sbx_fail(err, ENOMEM, "overlay upper '%s'", spec->upper);
+		}
+		ctx->fuse_layer = access(ctx->fuse_mark, F_OK) == 0;
+	}
 	if ((ctx->upper || ctx->tmpfs_overlay) &&
 	    (spec->overlay != SBX_OVERLAY_KERNEL || ctx->fuse_layer) &&
 	    !sbx_find_in_path("fuse-overlayfs", ctx->fuse_prog, sizeof(ctx->fuse_prog)))
@@ -1110,29 +1118,13 @@ int mount_fuse_missing(const struct sbx_mount_ctx *ctx, struct sbx_err *err)
 	return 0;
 }
 
-/* access() (mode F_OK) or create (mode -1) the mark beside ctx->upper. */
-static int fuse_mark(const struct sbx_mount_ctx *ctx, int mode)
-{
-	char path[PATH_MAX];
-	const char *slash = strrchr(ctx->upper, '/');
-	size_t n = slash ? (size_t)(slash - ctx->upper) : 0;
-	if (!slash || n + sizeof(SBX_FUSE_MARK) + 1 > sizeof(path))
-		return -EINVAL;
-	memcpy(path, ctx->upper, n);
-	memcpy(path + n, "/" SBX_FUSE_MARK, sizeof(SBX_FUSE_MARK) + 1);
-	if (mode == F_OK)
-		return access(path, F_OK) == 0 ? 0 : -errno;
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 void mount_mark_fuse_layer(const struct sbx_mount_ctx *ctx)
 {
-	if (ctx->upper && !ctx->fuse_layer)
-		fuse_mark(ctx, -1);
+	if (!ctx->fuse_mark || ctx->fuse_layer)
+		return;
+	int fd = open(ctx->fuse_mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 }
 
 void mount_release(struct sbx_mount_ctx *ctx)
@@ -1140,6 +1132,7 @@ void mount_release(struct sbx_mount_ctx *ctx)
 	free(ctx->lower);
 	free(ctx->upper);
 	free(ctx->work);
+	free(ctx->fuse_mark);
 	if (ctx->bind_src)
 		for (size_t i = 0; i < ctx->spec->n_binds; i++)
 			free(ctx->bind_src[i]);

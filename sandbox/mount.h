@@ -39,6 +39,7 @@ struct sbx_mount_ctx {
 	 * its opaque folders are marked in its own way, which the kernel's
 	 * overlay ignores, so it stays on fuse-overlayfs */
 	bool fuse_layer;
+	char *fuse_mark; /* that mark's path, or NULL without an upper */
 	/* the child's end of the sync socket: a fuse root's /dev/fuse fd
 	 * goes to the runner over it (SBX_SYNC_FUSE) */
 	int sync_fd;

@@ -567,15 +567,21 @@ static void rootless(struct fake *fk)
 	fk->host.uid = getuid(); /* the test's files are ours */
 }
 
+/* A rootless caller in user.slice/u.scope, delegated to it, holding procs. */
+static void rootless_in_scope(struct fake *fk, const char *procs)
+{
+	fake_init(fk, false);
+	rootless(fk);
+	delegate(fk, "user.slice/u.scope", procs);
+	putf(fk->proc_cgroup, "0::/user.slice/u.scope\n");
+}
+
 /* Rootless, own cgroup delegated and holding only us: move into a runner
  * leaf, enable the controllers, put the sandbox beside it. */
 static void test_v2_delegated(void **state)
 {
 	struct fake fk;
-	fake_init(&fk, false);
-	rootless(&fk);
-	delegate(&fk, "user.slice/u.scope", "4242\n");
-	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
+	rootless_in_scope(&fk, "4242\n");
 	struct sbx_err err = {0};
 	struct sbx_cgroup_limits l;
 	limits_64m(&l);
@@ -605,10 +611,7 @@ static void test_v2_delegated(void **state)
 static void test_v2_scope(void **state)
 {
 	struct fake fk;
-	fake_init(&fk, false);
-	rootless(&fk);
-	delegate(&fk, "user.slice/u.scope", "100\n4242\n");
-	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
+	rootless_in_scope(&fk, "100\n4242\n");
 	struct sbx_err err = {0};
 	struct sbx_cgroup_limits l;
 	limits_64m(&l);
@@ -649,10 +652,7 @@ static void test_v2_scope(void **state)
 static void test_v2_scope_without_cpu(void **state)
 {
 	struct fake fk;
-	fake_init(&fk, false);
-	rootless(&fk);
-	delegate(&fk, "user.slice/u.scope", "100\n4242\n");
-	putf(fk.proc_cgroup, "0::/user.slice/u.scope\n");
+	rootless_in_scope(&fk, "100\n4242\n");
 	fk.scope_controllers = "memory pids\n";
 	struct sbx_err err = {0};
 	struct sbx_cgroup_limits l;
